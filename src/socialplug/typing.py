@@ -8,12 +8,14 @@ third-party package can provide sources and sinks without importing socialplug a
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from .model import DeadLetter, Delivery, Item, Page, Post
+from .model import Alert, DeadLetter, Delivery, Item, Page, Post
 
 
 __all__ = [
+    "Detector",
     "Filter",
     "Router",
     "Sink",
@@ -38,6 +40,11 @@ class Source(Protocol):
     dead-lettered, so a crash re-reads the page: delivery is at-least-once.
 
     :attr:`name` must be stable across runs: it keys the stored cursor.
+
+    A source reading from a broker (or any place with its own acknowledgement) may also
+    define ``async def commit(self, cursor: str) -> None``: the runtime calls it, in page
+    order, right after it durably stored *cursor*, i.e. once every post of that page and of
+    every earlier page was handled. That is where such a source acknowledges its messages.
     """
 
     @property
@@ -177,4 +184,34 @@ class StateStore(Protocol):
 
     async def aclose(self) -> None:
         """Close connections; idempotent and not terminal."""
+        ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """
+    **Protocol:** A stateful stage that watches routed posts and emits alerts.
+
+    :meth:`observe` sees every post that was kept, after routing (its routes are in
+    ``post.annotations["routes"]``); alerts it returns are routed and delivered before that
+    post's page is committed. :meth:`tick` is called periodically with the current time (from
+    the injected clock) for time-driven alerts: escalations, digests, auto-resolve, gaps.
+    State lives in the state store passed to :meth:`bind`, so it survives restarts.
+    """
+
+    @property
+    def name(self) -> str:
+        """Stable identity (state namespace, log field)."""
+        ...
+
+    async def bind(self, store: StateStore, /) -> None:
+        """Load state from *store*; called once per run before any other method."""
+        ...
+
+    async def observe(self, post: Post, /) -> Sequence[Alert]:
+        """Account for *post*; return alerts it triggers."""
+        ...
+
+    async def tick(self, now: datetime, /) -> Sequence[Alert]:
+        """Return alerts due at *now*."""
         ...
