@@ -1,0 +1,553 @@
+"""
+Loopback imitations of the services sinks deliver to, for tests.
+
+Each imitation is a real HTTP server on ``127.0.0.1`` that **validates every request** against
+the service's documented format (required fields, types, enumerations, length limits,
+authentication) and answers with the service's documented responses: its success body, its
+error envelope for an invalid request, and any response you script (``429`` with
+``Retry-After``, ``500``...). Use them to test a pipeline's sinks without the network::
+
+    async with SlackImitation() as slack:
+        sink = SlackWebhookSink(slack.webhook_url)
+        await sink.deliver(batch)
+        assert slack.problems == [] and len(slack.accepted) == 1
+
+Every request is kept in :attr:`Imitation.requests`; the valid ones in
+:attr:`Imitation.accepted`; what was wrong with the others in :attr:`Imitation.problems`.
+Chat imitations also record the broadcast and user mentions the real service would have
+notified in :attr:`Imitation.pings`.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import anyio
+import anyio.abc
+import attrs
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from .._signing import SIGNATURE_HEADER, verify
+
+
+__all__ = [
+    "DiscordImitation",
+    "GitHubImitation",
+    "Imitation",
+    "JiraImitation",
+    "MattermostImitation",
+    "OpsgenieImitation",
+    "PagerDutyImitation",
+    "Reply",
+    "Request",
+    "SlackImitation",
+    "TeamsImitation",
+    "WebhookReceiver",
+    "ZendeskImitation",
+]
+
+_REASONS = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    409: "Conflict", 410: "Gone", 411: "Length Required", 413: "Payload Too Large",
+    415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests",
+    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+}  # fmt: skip
+
+
+@attrs.frozen(kw_only=True)
+class Request:
+    """One request as received."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+
+@attrs.frozen(kw_only=True)
+class Reply:
+    """A response to send: *body* is bytes, text, or a JSON value."""
+
+    status: int = 200
+    body: Any = b""
+    headers: Mapping[str, str] = attrs.field(factory=dict)
+
+    def encode(self) -> tuple[bytes, dict[str, str]]:
+        """Body bytes and headers (with a content type)."""
+        headers = dict(self.headers)
+        if isinstance(self.body, bytes):
+            data = self.body
+        elif isinstance(self.body, str):
+            data = self.body.encode()
+            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
+        else:
+            data = json.dumps(self.body).encode()
+            headers.setdefault("Content-Type", "application/json; charset=utf-8")
+        return data, headers
+
+
+class _Problems(list[str]):
+    def need(self, condition: object, problem: str) -> bool:
+        if not condition:
+            self.append(problem)
+        return bool(condition)
+
+
+def _text(value: Any, name: str, problems: _Problems, *, limit: int, required: bool = True) -> None:
+    if value is None:
+        problems.need(not required, f"{name} is required")
+        return
+    if problems.need(isinstance(value, str), f"{name} must be a string"):
+        problems.need(not required or value != "", f"{name} must not be empty")
+        problems.need(len(value) <= limit, f"{name} is longer than {limit} characters")
+
+
+def _iso8601(value: Any) -> bool:
+    if not isinstance(value, str):
+        return False
+    try:
+        datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
+
+
+class Imitation:
+    """
+    Base of the imitations: a keep-alive HTTP/1.1 server on loopback that records requests,
+    replays scripted replies first and otherwise validates and answers like the service.
+
+    Use it as an async context manager; :attr:`url` is its base URL.
+    """
+
+    #: What the imitation stands for, in messages.
+    service = "service"
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.accepted: list[Request] = []
+        self.problems: list[str] = []
+        self.pings: list[str] = []
+        self._script: deque[Reply] = deque()
+        self._port = 0
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._listener: anyio.abc.SocketListener | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        return f"http://127.0.0.1:{self._port}"
+
+    def script(self, *replies: Reply) -> None:
+        """Answer the next requests with *replies*, in order, before validating again."""
+        self._script.extend(replies)
+
+    def fail_next(self, status: int = 503, *, times: int = 1, retry_after: float | None = None) -> None:
+        """Answer the next *times* requests with *status* (and ``Retry-After``)."""
+        headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
+        for _ in range(times):
+            self._script.append(self.error_reply(status, headers))
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """The service's error body for *status* (overridden per service)."""
+        return Reply(status=status, body=_REASONS.get(status, "error"), headers=headers)
+
+    def handle(self, request: Request) -> Reply:
+        """Validate and answer *request*; overridden per service."""
+        return Reply(status=404, body="not found")
+
+    def _reject(self, problems: Sequence[str]) -> None:
+        self.problems.extend(f"{self.service}: {p}" for p in problems)
+
+    def _dispatch(self, request: Request) -> Reply:
+        self.requests.append(request)
+        if self._script:
+            return self._script.popleft()
+        return self.handle(request)
+
+    async def _serve(self, stream: anyio.abc.ByteStream) -> None:
+        reader = BufferedByteReceiveStream(stream)
+        async with stream:
+            while True:
+                try:
+                    head = await reader.receive_until(b"\r\n\r\n", 1 << 16)
+                except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
+                        anyio.DelimiterNotFound, anyio.ClosedResourceError):  # fmt: skip
+                    return
+                lines = head.decode("latin-1").split("\r\n")
+                method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get("content-length") or 0)
+                try:
+                    body = await reader.receive_exactly(length) if length else b""
+                except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError):
+                    return
+                parts = urlsplit(target)
+                request = Request(
+                    method=method.upper(),
+                    path=unquote(parts.path),
+                    query=dict(parse_qsl(parts.query)),
+                    headers=headers,
+                    body=body,
+                )
+                if "chunked" in headers.get("transfer-encoding", ""):
+                    reply = Reply(status=411, body="chunked request bodies are not supported")
+                else:
+                    reply = self._dispatch(request)
+                data, out = reply.encode()
+                head_lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}"]
+                head_lines += [f"{k}: {v}" for k, v in out.items()]
+                head_lines.append(f"Content-Length: {len(data)}")
+                try:
+                    await stream.send(("\r\n".join(head_lines) + "\r\n\r\n").encode() + data)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    return
+                if headers.get("connection", "").lower() == "close":
+                    return
+
+    async def __aenter__(self) -> Self:
+        self._listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+        self._port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(self._listener.serve, self._serve)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._tg is not None
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(exc_type, exc, tb)
+        if self._listener is not None:
+            await self._listener.aclose()
+        self._tg = self._listener = None
+
+
+def _json_body(request: Request, problems: _Problems) -> Any:
+    ctype = request.headers.get("content-type", "")
+    problems.need(ctype.startswith("application/json"), f"Content-Type is {ctype!r}, not JSON")
+    try:
+        return request.json()
+    except ValueError:
+        problems.append("body is not valid JSON")
+        return None
+
+
+# -- generic webhook receiver ----------------------------------------------------------------
+
+
+class WebhookReceiver(Imitation):
+    """
+    A receiver of :class:`~socialplug.sinks.webhook.WebhookSink` requests: checks the JSON
+    body, the ``Idempotency-Key`` and (with *secret*) the signature; a repeated key is
+    acknowledged without being stored twice (:attr:`duplicates` counts them).
+    """
+
+    service = "webhook"
+
+    def __init__(self, *, secret: str | bytes | None = None, path: str = "/hook") -> None:
+        super().__init__()
+        self.secret = secret
+        self.path = path
+        self.keys: dict[str, Any] = {}
+        self.duplicates = 0
+
+    @property
+    def hook_url(self) -> str:
+        """The URL to post to."""
+        return self.url + self.path
+
+    def handle(self, request: Request) -> Reply:
+        """Validate a webhook request."""
+        problems = _Problems()
+        if request.path != self.path:
+            return Reply(status=404, body={"error": "not found"})
+        problems.need(request.method == "POST", "method must be POST")
+        body = _json_body(request, problems)
+        key = request.headers.get("idempotency-key", "")
+        problems.need(key, "Idempotency-Key header is missing")
+        if self.secret is not None and not verify(
+            self.secret, request.body, request.headers.get(SIGNATURE_HEADER.lower())
+        ):
+            self._reject(["signature does not verify"])
+            return Reply(status=401, body={"error": "invalid signature"})
+        if problems:
+            self._reject(problems)
+            return Reply(status=400, body={"error": "; ".join(problems)})
+        if key in self.keys:
+            self.duplicates += 1
+        else:
+            self.keys[key] = body
+            self.accepted.append(request)
+        return Reply(status=200, body={"ok": True})
+
+
+# -- Slack -----------------------------------------------------------------------------------
+
+_SLACK_SPECIAL = re.compile(r"<(!(?:channel|here|everyone)|!subteam\^[A-Z0-9]+|@[UW][A-Z0-9]+)[|>]")
+_SLACK_BLOCKS = frozenset(
+    {"section", "header", "context", "divider", "actions", "image", "rich_text", "input",
+     "file", "video", "markdown"}
+)  # fmt: skip
+
+
+def _slack_text_object(obj: Any, where: str, problems: _Problems, *, limit: int) -> str:
+    if not problems.need(isinstance(obj, dict), f"{where} must be a text object"):
+        return ""
+    problems.need(obj.get("type") in ("plain_text", "mrkdwn"), f"{where}.type is invalid")
+    _text(obj.get("text"), f"{where}.text", problems, limit=limit)
+    if obj.get("type") == "plain_text" and "verbatim" in obj:
+        problems.append(f"{where}: plain_text has no verbatim")
+    return str(obj.get("text") or "") if obj.get("type") == "mrkdwn" else ""
+
+
+def validate_slack_message(payload: Any) -> tuple[list[str], list[str]]:
+    """
+    Check a Slack message payload (incoming webhook or ``chat.postMessage``) against Block
+    Kit's documented limits; return the problems and the mentions Slack would notify.
+    """
+    problems = _Problems()
+    mrkdwn: list[str] = []
+    if not problems.need(isinstance(payload, dict), "payload must be a JSON object"):
+        return problems, []
+    text, blocks = payload.get("text"), payload.get("blocks")
+    problems.need(text or blocks or payload.get("attachments"), "no_text")
+    if text is not None:
+        _text(text, "text", problems, limit=40_000)
+        mrkdwn.append(str(text))
+    if blocks is not None and problems.need(isinstance(blocks, list), "blocks must be a list"):
+        problems.need(len(blocks) <= 50, "more than 50 blocks")
+        for i, block in enumerate(blocks):
+            where = f"blocks[{i}]"
+            if not problems.need(isinstance(block, dict), f"{where} must be an object"):
+                continue
+            kind = block.get("type")
+            problems.need(kind in _SLACK_BLOCKS, f"{where}.type {kind!r} is unknown")
+            if kind == "header":
+                _slack_text_object(block.get("text"), f"{where}.text", problems, limit=150)
+                problems.need(
+                    isinstance(block.get("text"), dict) and block["text"].get("type") == "plain_text",
+                    f"{where}.text must be plain_text",
+                )
+            elif kind == "section":
+                problems.need("text" in block or "fields" in block, f"{where} needs text or fields")
+                if "text" in block:
+                    mrkdwn.append(_slack_text_object(block["text"], f"{where}.text", problems, limit=3000))
+                fields = block.get("fields", [])
+                problems.need(isinstance(fields, list) and len(fields) <= 10, f"{where}.fields: at most 10")
+                for j, field in enumerate(fields if isinstance(fields, list) else []):
+                    mrkdwn.append(_slack_text_object(field, f"{where}.fields[{j}]", problems, limit=2000))
+            elif kind == "context":
+                elements = block.get("elements")
+                problems.need(isinstance(elements, list) and 0 < len(elements) <= 10, f"{where}.elements: 1 to 10")
+                for j, el in enumerate(elements if isinstance(elements, list) else []):
+                    if isinstance(el, dict) and el.get("type") == "image":
+                        continue
+                    mrkdwn.append(_slack_text_object(el, f"{where}.elements[{j}]", problems, limit=3000))
+            elif kind == "actions":
+                elements = block.get("elements")
+                problems.need(isinstance(elements, list) and 0 < len(elements) <= 25, f"{where}.elements: 1 to 25")
+                for j, el in enumerate(elements if isinstance(elements, list) else []):
+                    if isinstance(el, dict) and el.get("type") == "button":
+                        _slack_text_object(el.get("text"), f"{where}.elements[{j}].text", problems, limit=75)
+                        url = el.get("url")
+                        problems.need(url is None or (isinstance(url, str) and len(url) <= 3000), "button url too long")
+    if "thread_ts" in payload:
+        problems.need(isinstance(payload["thread_ts"], str), "thread_ts must be a string")
+    pings = [m.group(1) for t in mrkdwn for m in _SLACK_SPECIAL.finditer(t)]
+    return problems, pings
+
+
+class SlackImitation(Imitation):
+    """
+    Slack: incoming webhooks at ``/services/T.../B.../...`` (answers ``ok``) and the Web API
+    ``/api/chat.postMessage`` (answers ``{"ok": true, "ts": ...}``, threads by
+    ``thread_ts``; errors as ``{"ok": false, "error": ...}``).
+    """
+
+    service = "slack"
+
+    def __init__(self, *, token: str = "xoxb-test-token") -> None:
+        super().__init__()
+        self.token = token
+        self.hook_path = "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
+        self.messages: list[dict[str, Any]] = []
+        self._ts = itertools.count(1)
+
+    @property
+    def webhook_url(self) -> str:
+        """The incoming-webhook URL."""
+        return self.url + self.hook_path
+
+    @property
+    def api_url(self) -> str:
+        """The Web API root (``.../api``)."""
+        return self.url + "/api"
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """Slack's error bodies: ``ratelimited`` and friends."""
+        if status == 429:
+            return Reply(status=429, body={"ok": False, "error": "ratelimited"}, headers=headers)
+        return Reply(status=status, body={"ok": False, "error": "internal_error"}, headers=headers)
+
+    def handle(self, request: Request) -> Reply:
+        """Route to the webhook or the Web API."""
+        if request.path.startswith("/services/"):
+            return self._webhook(request)
+        if request.path == "/api/chat.postMessage":
+            return self._post_message(request)
+        return Reply(status=404, body={"ok": False, "error": "unknown_method"})
+
+    def _webhook(self, request: Request) -> Reply:
+        if request.path != self.hook_path:
+            return Reply(status=404, body="no_service")
+        problems = _Problems()
+        payload = _json_body(request, problems)
+        more, pings = validate_slack_message(payload) if payload is not None else ([], [])
+        problems.extend(more)
+        if problems:
+            self._reject(problems)
+            return Reply(status=400, body="no_text" if "no_text" in problems else "invalid_blocks")
+        self.accepted.append(request)
+        self.pings.extend(pings)
+        self.messages.append(payload)
+        return Reply(status=200, body="ok", headers={"Content-Type": "text/html"})
+
+    def _post_message(self, request: Request) -> Reply:
+        auth = request.headers.get("authorization", "")
+        if not auth:
+            self._reject(["not_authed"])
+            return Reply(body={"ok": False, "error": "not_authed"})
+        if auth != f"Bearer {self.token}":
+            self._reject(["invalid_auth"])
+            return Reply(body={"ok": False, "error": "invalid_auth"})
+        problems = _Problems()
+        payload = _json_body(request, problems)
+        if isinstance(payload, dict):
+            problems.need(payload.get("channel"), "channel_not_found")
+        more, pings = validate_slack_message(payload) if payload is not None else ([], [])
+        problems.extend(more)
+        if problems:
+            self._reject(problems)
+            error = "no_text" if "no_text" in problems else (
+                "channel_not_found" if "channel_not_found" in problems else "invalid_blocks"
+            )
+            return Reply(body={"ok": False, "error": error})
+        thread = payload.get("thread_ts")
+        if thread is not None and not any(m["ts"] == thread for m in self.messages):
+            self._reject([f"thread_ts {thread} is not a message of this channel"])
+            return Reply(body={"ok": False, "error": "thread_not_found"})
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
+        message = {**payload, "ts": ts, "type": "message"}
+        self.messages.append(message)
+        self.accepted.append(request)
+        self.pings.extend(pings)
+        return Reply(body={"ok": True, "channel": payload["channel"], "ts": ts, "message": message})
+
+
+# -- PagerDuty -------------------------------------------------------------------------------
+
+
+class PagerDutyImitation(Imitation):
+    """
+    PagerDuty Events API v2 at ``/v2/enqueue``: validates events, keeps one alert per
+    ``dedup_key`` (:attr:`alerts`, with its status) and answers ``202`` like PagerDuty.
+    """
+
+    service = "pagerduty"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.alerts: dict[str, dict[str, Any]] = {}
+
+    @property
+    def events_url(self) -> str:
+        """The enqueue endpoint."""
+        return self.url + "/v2/enqueue"
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """PagerDuty's error envelope."""
+        if status == 429:
+            return Reply(status=429, body={"status": "throttle event", "message": "Requests for this service are arriving too quickly.  Please retry later."}, headers=headers)  # noqa: E501
+        return Reply(status=status, body={"status": "error", "message": "internal error"}, headers=headers)
+
+    def handle(self, request: Request) -> Reply:
+        """Validate one event."""
+        if request.path != "/v2/enqueue" or request.method != "POST":
+            return Reply(status=404, body={"status": "not found"})
+        problems = _Problems()
+        event = _json_body(request, problems)
+        if isinstance(event, dict):
+            key = event.get("routing_key")
+            problems.need(isinstance(key, str) and len(key) == 32, "routing_key must be a 32-character integration key")
+            action = event.get("event_action")
+            problems.need(action in ("trigger", "acknowledge", "resolve"), "event_action is invalid")
+            dedup = event.get("dedup_key")
+            problems.need(dedup is None or (isinstance(dedup, str) and 0 < len(dedup) <= 255), "dedup_key must be 1 to 255 characters")
+            if action != "trigger":
+                problems.need(dedup, "dedup_key is required to acknowledge or resolve")
+            else:
+                payload = event.get("payload")
+                if problems.need(isinstance(payload, dict), "payload is required for trigger"):
+                    _text(payload.get("summary"), "payload.summary", problems, limit=1024)
+                    _text(payload.get("source"), "payload.source", problems, limit=255)
+                    problems.need(payload.get("severity") in ("critical", "error", "warning", "info"), "payload.severity is invalid")
+                    if "timestamp" in payload:
+                        problems.need(_iso8601(payload["timestamp"]), "payload.timestamp is not ISO 8601")
+                    if "custom_details" in payload:
+                        problems.need(isinstance(payload["custom_details"], dict | str), "custom_details must be an object")
+            for link in event.get("links", []) or []:
+                problems.need(isinstance(link, dict) and isinstance(link.get("href"), str), "links[].href is required")
+        elif event is not None:
+            problems.append("event must be a JSON object")
+        if problems:
+            self._reject(problems)
+            return Reply(status=400, body={"status": "invalid event", "message": "Event object is invalid", "errors": list(problems)})
+        assert isinstance(event, dict)
+        dedup = event.get("dedup_key") or f"pd-{len(self.alerts) + 1}"
+        action = event["event_action"]
+        current = self.alerts.get(dedup)
+        if action == "trigger":
+            if current is None or current["status"] == "resolved":
+                self.alerts[dedup] = {"status": "triggered", "events": [event]}
+            else:
+                current["events"].append(event)
+        elif current is not None and current["status"] != "resolved":
+            current["status"] = "acknowledged" if action == "acknowledge" else "resolved"
+            current["events"].append(event)
+        self.accepted.append(request)
+        return Reply(status=202, body={"status": "success", "message": "Event processed", "dedup_key": dedup})
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    auth = request.headers.get("authorization", "")
+    if not auth.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(auth[6:]).decode().partition(":")
+    except ValueError:
+        return None
+    return user, password
