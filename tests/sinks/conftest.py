@@ -39,7 +39,9 @@ def need_shared(path: Path) -> Path:
     return path
 
 
-def make_post(n: int = 1, *, text: str = "The 8:15 train is stuck in the tunnel", **kw: object) -> Post:
+def make_post(
+    n: int = 1, *, text: str = "The 8:15 train is stuck in the tunnel", **kw: object
+) -> Post:
     values: dict[str, object] = {
         "platform": "mastodon",
         "id": str(n),
@@ -53,7 +55,9 @@ def make_post(n: int = 1, *, text: str = "The 8:15 train is stuck in the tunnel"
     return Post(**values)  # type: ignore[arg-type]
 
 
-def make_alert(kind: str = "incident.opened", *, incident: str | None = "inc-1", **kw: object) -> Alert:
+def make_alert(
+    kind: str = "incident.opened", *, incident: str | None = "inc-1", **kw: object
+) -> Alert:
     values: dict[str, object] = {
         "kind": kind,
         "key": f"{incident}:{kind}",
@@ -72,4 +76,7 @@ def make_alert(kind: str = "incident.opened", *, incident: str | None = "inc-1",
 
 def deliveries(*items: Item, sink: str = "s", route: str = "r") -> list[Delivery]:
     key = lambda i: i.key  # noqa: E731
-    return [Delivery(item=i, route=route, sink=sink, key=delivery_key(route, sink, key(i))) for i in items]
+    return [
+        Delivery(item=i, route=route, sink=sink, key=delivery_key(route, sink, key(i)))
+        for i in items
+    ]

@@ -5,14 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import re
+from pathlib import Path
 
 import pytest
 
 from socialplug.exceptions import DeliveryError
 from socialplug.sinks.slack import SlackSink, SlackWebhookSink, slack_message
+from socialplug.state import SQLiteStateStore
 from socialplug.testing.outbound import SlackImitation, validate_slack_message
 
-from .conftest import HOSTILE, OWN_OUTBOUND, SHARED_OUTBOUND, deliveries, make_alert, make_post, need_shared
+from .conftest import (
+    HOSTILE,
+    OWN_OUTBOUND,
+    SHARED_OUTBOUND,
+    deliveries,
+    make_alert,
+    make_post,
+    need_shared,
+)
 
 
 pytestmark = pytest.mark.anyio
@@ -21,9 +31,13 @@ pytestmark = pytest.mark.anyio
 def test_validator_accepts_real_examples_and_refuses_broken_ones() -> None:
     own = json.loads((OWN_OUTBOUND / "slack__blockkit_view_home_002.json").read_text())
     assert validate_slack_message({"blocks": own["blocks"]})[0] == []
-    webhook = json.loads((OWN_OUTBOUND / "slack__incoming_webhook_attachments_template.json").read_text())
+    webhook = json.loads(
+        (OWN_OUTBOUND / "slack__incoming_webhook_attachments_template.json").read_text()
+    )
     assert validate_slack_message(webhook)[0] == []
-    problems, _ = validate_slack_message({"blocks": [{"type": "header", "text": {"type": "mrkdwn", "text": "x" * 151}}]})
+    problems, _ = validate_slack_message(
+        {"blocks": [{"type": "header", "text": {"type": "mrkdwn", "text": "x" * 151}}]}
+    )
     assert any("150" in p for p in problems)
     assert any("plain_text" in p for p in problems)
     assert validate_slack_message({})[0] == ["no_text"]
@@ -64,7 +78,9 @@ async def test_webhook_delivers_posts_and_alerts() -> None:
     assert any(b["type"] == "actions" for b in alert["blocks"])
 
 
-async def test_webhook_errors_are_classified_and_url_is_secret(caplog: pytest.LogCaptureFixture) -> None:
+async def test_webhook_errors_are_classified_and_url_is_secret(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with SlackImitation() as slack:
         sink = SlackWebhookSink(slack.webhook_url)
@@ -74,7 +90,9 @@ async def test_webhook_errors_are_classified_and_url_is_secret(caplog: pytest.Lo
         bad = SlackWebhookSink(slack.url + "/services/T0/B0/wrongsecretvalue")
         with pytest.raises(DeliveryError) as missing:
             await bad.deliver(deliveries(make_post()))
-        custom = SlackWebhookSink(slack.webhook_url, render=lambda item: {"blocks": [{"type": "nope"}]})
+        custom = SlackWebhookSink(
+            slack.webhook_url, render=lambda item: {"blocks": [{"type": "nope"}]}
+        )
         with pytest.raises(DeliveryError) as invalid:
             await custom.deliver(deliveries(make_post()))
         for s in (sink, bad, custom):
@@ -110,8 +128,8 @@ async def test_chat_post_message_threads_by_incident() -> None:
     assert root["unfurl_links"] is False
 
 
-async def test_chat_threads_survive_a_restart_through_the_store() -> None:
-    store = _DictStore()
+async def test_chat_threads_survive_a_restart_through_the_store(tmp_path: Path) -> None:
+    store = SQLiteStateStore(tmp_path / "state.db")
     async with SlackImitation() as slack:
         first = SlackSink(slack.token, "C0123", base_url=slack.api_url, store=store)
         await first.deliver(deliveries(make_alert("incident.opened")))
@@ -119,6 +137,7 @@ async def test_chat_threads_survive_a_restart_through_the_store() -> None:
         second = SlackSink(slack.token, "C0123", base_url=slack.api_url, store=store)
         await second.deliver(deliveries(make_alert("incident.updated")))
         await second.aclose()
+    await store.aclose()
     assert slack.messages[1]["thread_ts"] == slack.messages[0]["ts"]
 
 
@@ -141,16 +160,3 @@ async def test_chat_api_errors() -> None:
     assert limited.value.retry_after == 2
     assert len(slack.accepted) == 1
     assert re.fullmatch(r"\d+\.\d{6}", slack.messages[0]["ts"])
-
-
-class _DictStore:
-    """The two StateStore record methods the sink uses."""
-
-    def __init__(self) -> None:
-        self.data: dict[tuple[str, str], object] = {}
-
-    async def get_record(self, namespace: str, key: str) -> object:
-        return self.data.get((namespace, key))
-
-    async def put_record(self, namespace: str, key: str, value: object, *, ttl: float | None = None) -> None:
-        self.data[namespace, key] = value

@@ -40,17 +40,16 @@ async def test_posts_signed_json_with_idempotency_keys() -> None:
 
 
 async def test_custom_body_and_headers() -> None:
-    async with WebhookReceiver() as receiver:
-        async with httpx.AsyncClient() as client:
-            sink = WebhookSink(
-                receiver.hook_url,
-                body=lambda d: {"id": d.key, "text": getattr(d.item, "text", "")},
-                headers={"Authorization": "Bearer s3cr3t-token"},
-                client=client,
-            )
-            await sink.deliver(deliveries(make_post(1, text="héllo")))
-            await sink.aclose()
-            assert not client.is_closed  # an injected client stays open
+    async with WebhookReceiver() as receiver, httpx.AsyncClient() as client:
+        sink = WebhookSink(
+            receiver.hook_url,
+            body=lambda d: {"id": d.key, "text": getattr(d.item, "text", "")},
+            headers={"Authorization": "Bearer s3cr3t-token"},
+            client=client,
+        )
+        await sink.deliver(deliveries(make_post(1, text="héllo")))
+        await sink.aclose()
+        assert not client.is_closed  # an injected client stays open
     request = receiver.accepted[0]
     assert request.json()["text"] == "héllo"
     assert request.headers["authorization"] == "Bearer s3cr3t-token"
@@ -101,17 +100,26 @@ async def test_bad_signature_is_refused_permanently() -> None:
     assert receiver.problems == ["webhook: signature does not verify"]
 
 
-async def test_secrets_stay_out_of_reprs_errors_and_logs(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("injected", [False, True])
+async def test_secrets_stay_out_of_reprs_errors_and_logs(
+    caplog: pytest.LogCaptureFixture, injected: bool
+) -> None:
     token = "tok_SUPERSECRET_123456"
-    async with WebhookReceiver(path=f"/hooks/{token}") as receiver:
-        sink = WebhookSink(receiver.hook_url, secret=SECRET, headers={"X-Api-Key": token})
-        caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG)
+    async with WebhookReceiver(path=f"/hooks/{token}") as receiver, httpx.AsyncClient() as client:
+        sink = WebhookSink(
+            receiver.hook_url,
+            secret=SECRET,
+            headers={"X-Api-Key": token},
+            client=client if injected else None,
+        )
         await sink.deliver(deliveries(make_post()))
         receiver.fail_next(500)
         with pytest.raises(DeliveryError) as info:
             await sink.deliver(deliveries(make_post(2)))
         await sink.aclose()
-    assert "HTTP Request" in caplog.text  # httpx did log the request...
+    if injected:
+        assert "HTTP Request: POST http://127.0.0.1" in caplog.text  # httpx logged the URL...
     for shown in (repr(sink), str(info.value), caplog.text):
         assert token not in shown  # ...without the secret path
         assert SECRET not in shown

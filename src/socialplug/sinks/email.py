@@ -270,6 +270,11 @@ class EmailSink:
                 f"{what} refused the recipients ({', '.join(map(str, codes))})",
                 retryable=retryable,
             ) from exc
+        except smtp_mod.SMTPNotSupported as exc:
+            raise DeliveryError(
+                f"{what} does not support what the sink is configured for: {exc}",
+                retryable=False,
+            ) from exc
         except smtp_mod.SMTPResponseException as exc:
             raise DeliveryError(
                 f"{what} answered {exc.code}: {one_line(exc.message)[:200]}",

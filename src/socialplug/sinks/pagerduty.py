@@ -108,7 +108,9 @@ class PagerDutySink(HttpSinkBase):
         }
 
     async def _send(self, delivery: Delivery) -> None:
-        await self._request("POST", self.url, what="PagerDuty Events API", json=self.event(delivery))
+        await self._request(
+            "POST", self.url, what="PagerDuty Events API", json=self.event(delivery)
+        )
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
         """Send one event per delivery, in order (trigger before resolve)."""

@@ -219,7 +219,9 @@ class SlackSink(HttpSinkBase):
         try:
             answer = response.json()
         except ValueError as exc:
-            raise DeliveryError("Slack chat.postMessage answered non-JSON", retryable=True) from exc
+            raise DeliveryError(
+                "Slack chat.postMessage answered non-JSON", retryable=True
+            ) from exc
         if not isinstance(answer, dict) or not answer.get("ok"):
             error = str(answer.get("error", "unknown")) if isinstance(answer, dict) else "unknown"
             retryable = error in _RETRYABLE
@@ -238,7 +240,11 @@ class SlackSink(HttpSinkBase):
         root = await self._thread_of(incident) if incident else None
         if root is not None:
             payload["thread_ts"] = root
-            if self.broadcast_resolved and isinstance(item, Alert) and status_of(item) == "resolve":
+            if (
+                self.broadcast_resolved
+                and isinstance(item, Alert)
+                and status_of(item) == "resolve"
+            ):
                 payload["reply_broadcast"] = True
         answer = await self.post_message(payload)
         if incident and root is None and isinstance(answer.get("ts"), str):

@@ -14,13 +14,15 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 
-from .._http import new_client
+from .._http import USER_AGENT, delivery_error, transport_delivery_error
 from .._signing import SIGNATURE_HEADER, sign
 from ..model import Delivery, item_to_dict
-from ._base import HttpSinkBase, deliver_each, host_of, register_secrets, url_secrets
+from ..exceptions import DeliveryError
+from ._base import HttpSinkBase, combine, host_of, register_secrets, url_secrets
 
 
 __all__ = ["WebhookSink", "default_body"]
@@ -66,16 +68,11 @@ class WebhookSink(HttpSinkBase):
         )
         register_secrets(self, *url_secrets(self.url), secret, *self.headers.values())
 
+    _lanes: list[httpx.AsyncHTTPTransport] = attrs.field(init=False, factory=list, repr=False)
+
     @property
     def _what(self) -> str:
         return f"webhook {host_of(self.url)}"
-
-    def _new_client(self) -> httpx.AsyncClient:
-        limits = httpx.Limits(
-            max_connections=max(self.concurrency, 10),
-            max_keepalive_connections=max(self.concurrency, 10),
-        )
-        return new_client(timeout=self.timeout, transport=httpx.AsyncHTTPTransport(limits=limits))
 
     def encode(self, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
         """Return the body bytes and headers of the request for *delivery*."""
@@ -83,6 +80,7 @@ class WebhookSink(HttpSinkBase):
             self.body(delivery), ensure_ascii=False, separators=(",", ":")
         ).encode()
         headers = {
+            "User-Agent": USER_AGENT,
             **self.headers,
             "Content-Type": "application/json",
             "Idempotency-Key": delivery.key,
@@ -91,16 +89,69 @@ class WebhookSink(HttpSinkBase):
             headers[SIGNATURE_HEADER] = sign(self.secret, content)
         return content, headers
 
-    async def _send(self, delivery: Delivery) -> None:
+    async def _send(self, delivery: Delivery, lane: int) -> None:
         content, headers = self.encode(delivery)
-        await self._request(self.method, self.url, what=self._what, content=content, headers=headers)
+        what = self._what
+        if self.client is not None:
+            await self._request(self.method, self.url, what=what, content=content, headers=headers)
+            return
+        # An owned sink gives each lane its own keep-alive connection and talks to the
+        # transport directly: a shared pool's bookkeeping grows with its connections.
+        request = httpx.Request(
+            self.method,
+            self.url,
+            content=content,
+            headers=headers,
+            extensions={"timeout": self._timeouts},
+        )
+        try:
+            response = await self._lanes[lane].handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        except httpx.TransportError as exc:
+            raise transport_delivery_error(exc, what=what) from exc
+        if not response.is_success:
+            raise delivery_error(response, what=what)
+
+    @property
+    def _timeouts(self) -> dict[str, float | None]:
+        return httpx.Timeout(self.timeout, connect=min(10.0, self.timeout)).as_dict()
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
         """POST every delivery of *batch*, up to :attr:`concurrency` at once."""
-        await deliver_each(
-            batch,
-            self._send,
-            concurrency=self.concurrency,
-            accepted=self._was_accepted,
-            accept=self._accept,
-        )
+        todo = [d for d in batch if not self._was_accepted(d.key)]
+        if not todo:
+            return
+        lanes = max(1, min(self.concurrency, len(todo)))
+        if self.client is None:
+            while len(self._lanes) < lanes:
+                self._lanes.append(httpx.AsyncHTTPTransport(limits=_ONE_CONNECTION))
+        queue = iter(todo)
+        errors: list[BaseException] = []
+
+        async def lane(index: int) -> None:
+            for delivery in queue:
+                try:
+                    await self._send(delivery, index)
+                except DeliveryError as exc:
+                    errors.append(exc)
+                else:
+                    self._accept(delivery.key)
+
+        async with anyio.create_task_group() as tg:
+            for index in range(lanes):
+                tg.start_soon(lane, index)
+        if errors:
+            raise combine(errors, total=len(batch))
+
+    async def aclose(self) -> None:
+        """Close the connections this sink opened (not an injected client); idempotent."""
+        lanes, self._lanes = self._lanes, []
+        for transport in lanes:
+            await transport.aclose()
+        await super().aclose()
+
+
+_ONE_CONNECTION = httpx.Limits(max_connections=1, max_keepalive_connections=1)

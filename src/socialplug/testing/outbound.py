@@ -109,7 +109,9 @@ class _Problems(list[str]):
         return bool(condition)
 
 
-def _text(value: Any, name: str, problems: _Problems, *, limit: int, required: bool = True) -> None:
+def _text(
+    value: Any, name: str, problems: _Problems, *, limit: int, required: bool = True
+) -> None:
     if value is None:
         problems.need(not required, f"{name} is required")
         return
@@ -158,7 +160,9 @@ class Imitation:
         """Answer the next requests with *replies*, in order, before validating again."""
         self._script.extend(replies)
 
-    def fail_next(self, status: int = 503, *, times: int = 1, retry_after: float | None = None) -> None:
+    def fail_next(
+        self, status: int = 503, *, times: int = 1, retry_after: float | None = None
+    ) -> None:
         """Answer the next *times* requests with *status* (and ``Retry-After``)."""
         headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
         for _ in range(times):
@@ -307,7 +311,9 @@ class WebhookReceiver(Imitation):
 
 # -- Slack -----------------------------------------------------------------------------------
 
-_SLACK_SPECIAL = re.compile(r"<(!(?:channel|here|everyone)|!subteam\^[A-Z0-9]+|@[UW][A-Z0-9]+)[|>]")
+_SLACK_SPECIAL = re.compile(
+    r"<(!(?:channel|here|everyone)|!subteam\^[A-Z0-9]+|@[UW][A-Z0-9]+)[|>]"
+)
 _SLACK_BLOCKS = frozenset(
     {"section", "header", "context", "divider", "actions", "image", "rich_text", "input",
      "file", "video", "markdown"}
@@ -349,32 +355,54 @@ def validate_slack_message(payload: Any) -> tuple[list[str], list[str]]:
             if kind == "header":
                 _slack_text_object(block.get("text"), f"{where}.text", problems, limit=150)
                 problems.need(
-                    isinstance(block.get("text"), dict) and block["text"].get("type") == "plain_text",
+                    isinstance(block.get("text"), dict)
+                    and block["text"].get("type") == "plain_text",
                     f"{where}.text must be plain_text",
                 )
             elif kind == "section":
-                problems.need("text" in block or "fields" in block, f"{where} needs text or fields")
+                problems.need(
+                    "text" in block or "fields" in block, f"{where} needs text or fields"
+                )
                 if "text" in block:
-                    mrkdwn.append(_slack_text_object(block["text"], f"{where}.text", problems, limit=3000))
+                    mrkdwn.append(
+                        _slack_text_object(block["text"], f"{where}.text", problems, limit=3000)
+                    )
                 fields = block.get("fields", [])
-                problems.need(isinstance(fields, list) and len(fields) <= 10, f"{where}.fields: at most 10")
+                problems.need(
+                    isinstance(fields, list) and len(fields) <= 10, f"{where}.fields: at most 10"
+                )
                 for j, field in enumerate(fields if isinstance(fields, list) else []):
-                    mrkdwn.append(_slack_text_object(field, f"{where}.fields[{j}]", problems, limit=2000))
+                    mrkdwn.append(
+                        _slack_text_object(field, f"{where}.fields[{j}]", problems, limit=2000)
+                    )
             elif kind == "context":
                 elements = block.get("elements")
-                problems.need(isinstance(elements, list) and 0 < len(elements) <= 10, f"{where}.elements: 1 to 10")
+                problems.need(
+                    isinstance(elements, list) and 0 < len(elements) <= 10,
+                    f"{where}.elements: 1 to 10",
+                )
                 for j, el in enumerate(elements if isinstance(elements, list) else []):
                     if isinstance(el, dict) and el.get("type") == "image":
                         continue
-                    mrkdwn.append(_slack_text_object(el, f"{where}.elements[{j}]", problems, limit=3000))
+                    mrkdwn.append(
+                        _slack_text_object(el, f"{where}.elements[{j}]", problems, limit=3000)
+                    )
             elif kind == "actions":
                 elements = block.get("elements")
-                problems.need(isinstance(elements, list) and 0 < len(elements) <= 25, f"{where}.elements: 1 to 25")
+                problems.need(
+                    isinstance(elements, list) and 0 < len(elements) <= 25,
+                    f"{where}.elements: 1 to 25",
+                )
                 for j, el in enumerate(elements if isinstance(elements, list) else []):
                     if isinstance(el, dict) and el.get("type") == "button":
-                        _slack_text_object(el.get("text"), f"{where}.elements[{j}].text", problems, limit=75)
+                        _slack_text_object(
+                            el.get("text"), f"{where}.elements[{j}].text", problems, limit=75
+                        )
                         url = el.get("url")
-                        problems.need(url is None or (isinstance(url, str) and len(url) <= 3000), "button url too long")
+                        problems.need(
+                            url is None or (isinstance(url, str) and len(url) <= 3000),
+                            "button url too long",
+                        )
     if "thread_ts" in payload:
         problems.need(isinstance(payload["thread_ts"], str), "thread_ts must be a string")
     pings = [m.group(1) for t in mrkdwn for m in _SLACK_SPECIAL.finditer(t)]
@@ -452,8 +480,10 @@ class SlackImitation(Imitation):
         problems.extend(more)
         if problems:
             self._reject(problems)
-            error = "no_text" if "no_text" in problems else (
-                "channel_not_found" if "channel_not_found" in problems else "invalid_blocks"
+            error = (
+                "no_text"
+                if "no_text" in problems
+                else ("channel_not_found" if "channel_not_found" in problems else "invalid_blocks")
             )
             return Reply(body={"ok": False, "error": error})
         thread = payload.get("thread_ts")
@@ -465,7 +495,9 @@ class SlackImitation(Imitation):
         self.messages.append(message)
         self.accepted.append(request)
         self.pings.extend(pings)
-        return Reply(body={"ok": True, "channel": payload["channel"], "ts": ts, "message": message})
+        return Reply(
+            body={"ok": True, "channel": payload["channel"], "ts": ts, "message": message}
+        )
 
 
 # -- PagerDuty -------------------------------------------------------------------------------
@@ -491,8 +523,17 @@ class PagerDutyImitation(Imitation):
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """PagerDuty's error envelope."""
         if status == 429:
-            return Reply(status=429, body={"status": "throttle event", "message": "Requests for this service are arriving too quickly.  Please retry later."}, headers=headers)  # noqa: E501
-        return Reply(status=status, body={"status": "error", "message": "internal error"}, headers=headers)
+            return Reply(
+                status=429,
+                body={
+                    "status": "throttle event",
+                    "message": "Requests for this service are arriving too quickly.  Please retry later.",
+                },
+                headers=headers,
+            )
+        return Reply(
+            status=status, body={"status": "error", "message": "internal error"}, headers=headers
+        )
 
     def handle(self, request: Request) -> Reply:
         """Validate one event."""
@@ -502,11 +543,19 @@ class PagerDutyImitation(Imitation):
         event = _json_body(request, problems)
         if isinstance(event, dict):
             key = event.get("routing_key")
-            problems.need(isinstance(key, str) and len(key) == 32, "routing_key must be a 32-character integration key")
+            problems.need(
+                isinstance(key, str) and len(key) == 32,
+                "routing_key must be a 32-character integration key",
+            )
             action = event.get("event_action")
-            problems.need(action in ("trigger", "acknowledge", "resolve"), "event_action is invalid")
+            problems.need(
+                action in ("trigger", "acknowledge", "resolve"), "event_action is invalid"
+            )
             dedup = event.get("dedup_key")
-            problems.need(dedup is None or (isinstance(dedup, str) and 0 < len(dedup) <= 255), "dedup_key must be 1 to 255 characters")
+            problems.need(
+                dedup is None or (isinstance(dedup, str) and 0 < len(dedup) <= 255),
+                "dedup_key must be 1 to 255 characters",
+            )
             if action != "trigger":
                 problems.need(dedup, "dedup_key is required to acknowledge or resolve")
             else:
@@ -514,18 +563,36 @@ class PagerDutyImitation(Imitation):
                 if problems.need(isinstance(payload, dict), "payload is required for trigger"):
                     _text(payload.get("summary"), "payload.summary", problems, limit=1024)
                     _text(payload.get("source"), "payload.source", problems, limit=255)
-                    problems.need(payload.get("severity") in ("critical", "error", "warning", "info"), "payload.severity is invalid")
+                    problems.need(
+                        payload.get("severity") in ("critical", "error", "warning", "info"),
+                        "payload.severity is invalid",
+                    )
                     if "timestamp" in payload:
-                        problems.need(_iso8601(payload["timestamp"]), "payload.timestamp is not ISO 8601")
+                        problems.need(
+                            _iso8601(payload["timestamp"]), "payload.timestamp is not ISO 8601"
+                        )
                     if "custom_details" in payload:
-                        problems.need(isinstance(payload["custom_details"], dict | str), "custom_details must be an object")
+                        problems.need(
+                            isinstance(payload["custom_details"], dict | str),
+                            "custom_details must be an object",
+                        )
             for link in event.get("links", []) or []:
-                problems.need(isinstance(link, dict) and isinstance(link.get("href"), str), "links[].href is required")
+                problems.need(
+                    isinstance(link, dict) and isinstance(link.get("href"), str),
+                    "links[].href is required",
+                )
         elif event is not None:
             problems.append("event must be a JSON object")
         if problems:
             self._reject(problems)
-            return Reply(status=400, body={"status": "invalid event", "message": "Event object is invalid", "errors": list(problems)})
+            return Reply(
+                status=400,
+                body={
+                    "status": "invalid event",
+                    "message": "Event object is invalid",
+                    "errors": list(problems),
+                },
+            )
         assert isinstance(event, dict)
         dedup = event.get("dedup_key") or f"pd-{len(self.alerts) + 1}"
         action = event["event_action"]
@@ -539,7 +606,10 @@ class PagerDutyImitation(Imitation):
             current["status"] = "acknowledged" if action == "acknowledge" else "resolved"
             current["events"].append(event)
         self.accepted.append(request)
-        return Reply(status=202, body={"status": "success", "message": "Event processed", "dedup_key": dedup})
+        return Reply(
+            status=202,
+            body={"status": "success", "message": "Event processed", "dedup_key": dedup},
+        )
 
 
 def _basic(request: Request) -> tuple[str, str] | None:
