@@ -621,3 +621,312 @@ def _basic(request: Request) -> tuple[str, str] | None:
     except ValueError:
         return None
     return user, password
+
+
+# -- Discord ---------------------------------------------------------------------------------
+
+_DISCORD_MENTION = re.compile(r"(?<!\\)(@everyone|@here|<@!?(\d+)>|<@&(\d+)>)")
+
+
+def discord_pings(message: Mapping[str, Any]) -> list[str]:
+    """
+    The mentions Discord would notify for a webhook *message*: only ``content`` pings, as
+    ``allowed_mentions`` allows (webhooks parse user mentions by default).
+    """
+    content = message.get("content")
+    if not isinstance(content, str):
+        return []
+    allowed = message.get("allowed_mentions")
+    parse = set(allowed.get("parse", [])) if isinstance(allowed, dict) else {"users"}
+    users = set(allowed.get("users", [])) if isinstance(allowed, dict) else set()
+    roles = set(allowed.get("roles", [])) if isinstance(allowed, dict) else set()
+    pings = []
+    for m in _DISCORD_MENTION.finditer(content):
+        token, user, role = m.group(1), m.group(2), m.group(3)
+        if (
+            (token in ("@everyone", "@here") and "everyone" in parse)
+            or (user and ("users" in parse or user in users))
+            or (role and ("roles" in parse or role in roles))
+        ):
+            pings.append(token)
+    return pings
+
+
+def validate_discord_message(message: Any) -> list[str]:
+    """Check an execute-webhook body against Discord's documented limits."""
+    problems = _Problems()
+    if not isinstance(message, dict):
+        return ["body must be a JSON object"]
+    content, embeds = message.get("content"), message.get("embeds")
+    problems.need(content or embeds or message.get("components"), "Cannot send an empty message")
+    if content is not None:
+        _text(content, "content", problems, limit=2000, required=False)
+    allowed = message.get("allowed_mentions")
+    if allowed is not None and problems.need(isinstance(allowed, dict), "allowed_mentions must be an object"):
+        parse = allowed.get("parse", [])
+        problems.need(isinstance(parse, list) and set(parse) <= {"users", "roles", "everyone"}, "allowed_mentions.parse is invalid")
+        for kind in ("users", "roles"):
+            if kind in parse and allowed.get(kind):
+                problems.append(f"allowed_mentions: parse {kind!r} and {kind} are mutually exclusive")
+    if embeds is None:
+        return problems
+    if not isinstance(embeds, list) or len(embeds) > 10:
+        return [*problems, "embeds: at most 10"]
+    total = 0
+    for i, embed in enumerate(embeds):
+        where = f"embeds[{i}]"
+        if not isinstance(embed, dict):
+            problems.append(f"{where} must be an object")
+            continue
+        for name, limit in (("title", 256), ("description", 4096)):
+            if name in embed:
+                _text(embed[name], f"{where}.{name}", problems, limit=limit)
+                total += len(embed[name]) if isinstance(embed[name], str) else 0
+        if "color" in embed:
+            problems.need(isinstance(embed["color"], int) and 0 <= embed["color"] <= 0xFFFFFF, f"{where}.color is invalid")
+        if "timestamp" in embed:
+            problems.need(_iso8601(embed["timestamp"]), f"{where}.timestamp is not ISO 8601")
+        if "url" in embed:
+            problems.need(isinstance(embed["url"], str) and embed["url"].startswith(("http://", "https://")), f"{where}.url is not a URL")
+        fields = embed.get("fields", [])
+        problems.need(isinstance(fields, list) and len(fields) <= 25, f"{where}.fields: at most 25")
+        for j, field in enumerate(fields if isinstance(fields, list) else []):
+            if isinstance(field, dict):
+                _text(field.get("name"), f"{where}.fields[{j}].name", problems, limit=256)
+                _text(field.get("value"), f"{where}.fields[{j}].value", problems, limit=1024)
+                total += len(str(field.get("name", ""))) + len(str(field.get("value", "")))
+        footer = embed.get("footer")
+        if footer is not None and isinstance(footer, dict):
+            _text(footer.get("text"), f"{where}.footer.text", problems, limit=2048)
+            total += len(str(footer.get("text", "")))
+        author = embed.get("author")
+        if author is not None and isinstance(author, dict):
+            _text(author.get("name"), f"{where}.author.name", problems, limit=256)
+            total += len(str(author.get("name", "")))
+    problems.need(total <= 6000, "embeds: more than 6000 characters in total")
+    return problems
+
+
+class DiscordImitation(Imitation):
+    """Discord's Execute Webhook (``/api/webhooks/<id>/<token>``, ``?wait=true``)."""
+
+    service = "discord"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.webhook_id, self.token = "223704706495545344", "3d89bb7572e0fb30d8128367b3b1b44fecd1726de135cbe28a41f8b2f777c372ba2939e72279b94526ff5d1bd4358d65cf11"  # fmt: skip
+        self.messages: list[dict[str, Any]] = []
+        self._ids = itertools.count(334385199974967042)
+
+    @property
+    def webhook_url(self) -> str:
+        """The webhook URL (with its token)."""
+        return f"{self.url}/api/webhooks/{self.webhook_id}/{self.token}"
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """Discord's rate-limit and error bodies."""
+        if status == 429:
+            after = float(headers.get("Retry-After", "1"))
+            return Reply(status=429, body={"message": "You are being rate limited.", "retry_after": after, "global": False}, headers={**headers, "X-RateLimit-Scope": "user"})  # noqa: E501
+        return Reply(status=status, body={"message": "500: Internal Server Error", "code": 0}, headers=headers)
+
+    def handle(self, request: Request) -> Reply:
+        """Validate one execute-webhook request."""
+        parts = request.path.strip("/").split("/")
+        if len(parts) != 4 or parts[:2] != ["api", "webhooks"] or parts[2] != self.webhook_id:
+            return Reply(status=404, body={"message": "Unknown Webhook", "code": 10015})
+        if parts[3] != self.token:
+            self._reject(["invalid webhook token"])
+            return Reply(status=401, body={"message": "Invalid Webhook Token", "code": 50027})
+        problems = _Problems()
+        problems.need(request.method == "POST", "method must be POST")
+        message = _json_body(request, problems)
+        problems.extend(validate_discord_message(message) if message is not None else [])
+        if problems:
+            self._reject(problems)
+            return Reply(status=400, body={"code": 50035, "message": "Invalid Form Body", "errors": {"_errors": [{"code": "BASE_TYPE_INVALID", "message": p} for p in problems]}})  # noqa: E501
+        self.accepted.append(request)
+        self.pings.extend(discord_pings(message))
+        self.messages.append(message)
+        if request.query.get("wait") != "true":
+            return Reply(status=204)
+        return Reply(body={"id": str(next(self._ids)), "type": 0, "channel_id": "199737254929760256", "webhook_id": self.webhook_id, "content": message.get("content", ""), "embeds": message.get("embeds", []), "mention_everyone": False, "timestamp": datetime.now().astimezone().isoformat()})  # noqa: E501
+
+
+# -- Microsoft Teams -------------------------------------------------------------------------
+
+_CARD_ELEMENTS = frozenset(
+    {"TextBlock", "Image", "Media", "RichTextBlock", "Container", "ColumnSet", "Column",
+     "FactSet", "ImageSet", "ActionSet", "Table", "Input.Text", "Input.Number", "Input.Date",
+     "Input.Time", "Input.Toggle", "Input.ChoiceSet"}
+)  # fmt: skip
+_CARD_ACTIONS = frozenset(
+    {"Action.OpenUrl", "Action.Submit", "Action.ShowCard", "Action.ToggleVisibility",
+     "Action.Execute"}
+)  # fmt: skip
+
+
+def _card_elements(elements: Any, where: str, problems: _Problems) -> None:
+    if not problems.need(isinstance(elements, list), f"{where} must be a list"):
+        return
+    for i, el in enumerate(elements):
+        at = f"{where}[{i}]"
+        if not problems.need(isinstance(el, dict), f"{at} must be an object"):
+            continue
+        kind = el.get("type")
+        problems.need(kind in _CARD_ELEMENTS, f"{at}.type {kind!r} is not an Adaptive Card element")
+        if kind == "TextBlock":
+            problems.need(isinstance(el.get("text"), str), f"{at}.text is required")
+        elif kind == "FactSet":
+            facts = el.get("facts")
+            if problems.need(isinstance(facts, list), f"{at}.facts is required"):
+                for fact in facts:
+                    problems.need(isinstance(fact, dict) and isinstance(fact.get("title"), str) and isinstance(fact.get("value"), str), f"{at}.facts: title and value must be strings")  # noqa: E501
+        elif kind == "Container":
+            _card_elements(el.get("items"), f"{at}.items", problems)
+        elif kind == "ColumnSet":
+            for j, col in enumerate(el.get("columns", []) or []):
+                _card_elements(col.get("items", []) if isinstance(col, dict) else None, f"{at}.columns[{j}].items", problems)  # noqa: E501
+        elif kind == "Image":
+            problems.need(isinstance(el.get("url"), str), f"{at}.url is required")
+        select = el.get("selectAction")
+        if select is not None:
+            _card_actions([select], f"{at}.selectAction", problems)
+
+
+def _card_actions(actions: Any, where: str, problems: _Problems) -> None:
+    if not problems.need(isinstance(actions, list), f"{where} must be a list"):
+        return
+    for i, action in enumerate(actions):
+        if not problems.need(isinstance(action, dict), f"{where}[{i}] must be an object"):
+            continue
+        problems.need(action.get("type") in _CARD_ACTIONS, f"{where}[{i}].type is not an action")
+        if action.get("type") == "Action.OpenUrl":
+            url = action.get("url")
+            problems.need(isinstance(url, str) and url.startswith(("http://", "https://")), f"{where}[{i}].url is required")  # noqa: E501
+
+
+def validate_adaptive_card(content: Any) -> list[str]:
+    """Check an Adaptive Card against the schema's required parts (v1.0 to v1.5)."""
+    problems = _Problems()
+    if not isinstance(content, dict):
+        return ["card must be an object"]
+    problems.need(content.get("type") == "AdaptiveCard", "type must be AdaptiveCard")
+    version = content.get("version")
+    problems.need(version in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5"), f"version {version!r} is not supported by Teams")  # noqa: E501
+    _card_elements(content.get("body", []), "body", problems)
+    if "actions" in content:
+        _card_actions(content["actions"], "actions", problems)
+    return problems
+
+
+class TeamsImitation(Imitation):
+    """
+    A Teams Workflows webhook ("when a Teams webhook request is received"): checks the
+    message envelope and every Adaptive Card in it, answers ``202 Accepted``.
+    """
+
+    service = "teams"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.path = "/workflows/8c3f2a/triggers/manual/paths/invoke"
+        self.signature = "sig-Xq1b2c3d4e5f6g7h8"
+        self.cards: list[dict[str, Any]] = []
+
+    @property
+    def webhook_url(self) -> str:
+        """The workflow trigger URL (with its signature)."""
+        return f"{self.url}{self.path}?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={self.signature}"  # noqa: E501
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """Logic Apps' error envelope."""
+        code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
+        return Reply(status=status, body={"error": {"code": code, "message": "The request failed."}}, headers=headers)  # noqa: E501
+
+    def handle(self, request: Request) -> Reply:
+        """Validate one workflow trigger request."""
+        if request.path != self.path:
+            return Reply(status=404, body={"error": {"code": "WorkflowNotFound", "message": "The workflow was not found."}})  # noqa: E501
+        if request.query.get("sig") != self.signature:
+            self._reject(["invalid signature"])
+            return Reply(status=401, body={"error": {"code": "DirectApiAuthorizationRequired", "message": "The request must be authenticated."}})  # noqa: E501
+        problems = _Problems()
+        body = _json_body(request, problems)
+        problems.need(len(request.body) <= 28 * 1024, "message is larger than 28 KB")
+        cards = []
+        if isinstance(body, dict):
+            problems.need(body.get("type") == "message", "type must be 'message'")
+            attachments = body.get("attachments")
+            if problems.need(isinstance(attachments, list) and attachments, "attachments is required"):
+                for a in attachments:
+                    if isinstance(a, dict) and problems.need(a.get("contentType") == "application/vnd.microsoft.card.adaptive", "contentType must be an Adaptive Card"):  # noqa: E501
+                        problems.extend(validate_adaptive_card(a.get("content")))
+                        cards.append(a.get("content"))
+        if problems:
+            self._reject(problems)
+            return Reply(status=400, body={"error": {"code": "InvalidRequestContent", "message": "; ".join(problems)}})  # noqa: E501
+        self.accepted.append(request)
+        self.cards.extend(cards)
+        return Reply(status=202)
+
+
+# -- Mattermost ------------------------------------------------------------------------------
+
+_MM_MENTION = re.compile(r"(?<![\w\\])@([a-z0-9][a-z0-9._-]*)", re.IGNORECASE)
+
+
+class MattermostImitation(Imitation):
+    """Mattermost incoming webhooks at ``/hooks/<key>``: answers ``ok`` like Mattermost."""
+
+    service = "mattermost"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.key = "xr3j5x3p4pfk7kawx3x1xqt8bo"
+        self.posts: list[dict[str, Any]] = []
+
+    @property
+    def webhook_url(self) -> str:
+        """The webhook URL (with its key)."""
+        return f"{self.url}/hooks/{self.key}"
+
+    def _error(self, status: int, id_: str, message: str) -> Reply:
+        return Reply(status=status, body={"id": id_, "message": message, "detailed_error": "", "request_id": "req1", "status_code": status})  # noqa: E501
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """Mattermost's app error envelope."""
+        reply = self._error(status, "api.context.429.app_error" if status == 429 else "app_error", "Too many requests. Please try again later." if status == 429 else "Internal error")  # noqa: E501
+        return attrs.evolve(reply, headers=headers)
+
+    def handle(self, request: Request) -> Reply:
+        """Validate one webhook post."""
+        if request.path != f"/hooks/{self.key}":
+            self._reject(["unknown webhook key"])
+            return self._error(400, "web.incoming_webhook.invalid.app_error", "Invalid webhook.")
+        problems = _Problems()
+        body = _json_body(request, problems)
+        texts: list[str] = []
+        if isinstance(body, dict):
+            text, attachments = body.get("text"), body.get("attachments")
+            problems.need(text or attachments, "No text specified")
+            if text is not None:
+                _text(text, "text", problems, limit=16383, required=False)
+                texts.append(str(text))
+            if attachments is not None and problems.need(isinstance(attachments, list), "attachments must be a list"):  # noqa: E501
+                for a in attachments:
+                    if problems.need(isinstance(a, dict), "attachment must be an object"):
+                        for name in ("text", "pretext", "title", "fallback", "footer"):
+                            if name in a:
+                                problems.need(isinstance(a[name], str), f"attachment {name} must be a string")  # noqa: E501
+                        for f in a.get("fields", []) or []:
+                            problems.need(isinstance(f, dict) and isinstance(f.get("title"), str), "attachment field title must be a string")  # noqa: E501
+        elif body is not None:
+            problems.append("body must be a JSON object")
+        if problems:
+            self._reject(problems)
+            return self._error(400, "web.incoming_webhook.text.app_error", "; ".join(problems))
+        self.accepted.append(request)
+        self.pings.extend("@" + m.group(1) for t in texts for m in _MM_MENTION.finditer(t))
+        self.posts.append(body)
+        return Reply(status=200, body="ok", headers={"Content-Type": "text/plain"})
