@@ -224,3 +224,29 @@ def combine(errors: Sequence[BaseException], *, total: int) -> DeliveryError:
         retry_after=max(delays) if delays else None,
         status_code=first.status_code,
     )
+
+
+@attrs.define(eq=False)
+class Memo:
+    """
+    Small durable map for a sink (incident -> ticket, thread root...): kept in the state
+    store's records under *namespace* when a store is given, in memory otherwise.
+    """
+
+    namespace: str
+    store: Any = None  # StateStore | None; Any keeps this module free of a cycle
+    _local: dict[str, Any] = attrs.field(init=False, factory=dict)
+
+    async def get(self, key: str) -> Any:
+        """The value under *key*, or ``None``."""
+        if key not in self._local and self.store is not None:
+            value = await self.store.get_record(self.namespace, key)
+            if value is not None:
+                self._local[key] = value
+        return self._local.get(key)
+
+    async def put(self, key: str, value: Any) -> None:
+        """Remember *value* under *key*."""
+        self._local[key] = value
+        if self.store is not None:
+            await self.store.put_record(self.namespace, key, value)

@@ -70,7 +70,7 @@ class Request:
     """One request as received."""
 
     method: str
-    path: str
+    path: str  # as sent, percent-encoded
     query: Mapping[str, str]
     headers: Mapping[str, str]  # lower-case names
     body: bytes
@@ -208,7 +208,7 @@ class Imitation:
                 parts = urlsplit(target)
                 request = Request(
                     method=method.upper(),
-                    path=unquote(parts.path),
+                    path=parts.path,
                     query=dict(parse_qsl(parts.query)),
                     headers=headers,
                     body=body,
@@ -930,3 +930,402 @@ class MattermostImitation(Imitation):
         self.pings.extend("@" + m.group(1) for t in texts for m in _MM_MENTION.finditer(t))
         self.posts.append(body)
         return Reply(status=200, body="ok", headers={"Content-Type": "text/plain"})
+
+
+# -- GitHub Issues ---------------------------------------------------------------------------
+
+_GH_DOCS = "https://docs.github.com/rest/issues/issues"
+
+
+class GitHubImitation(Imitation):
+    """
+    GitHub's REST API for issues of one repository: create (``201``), comment (``201``) and
+    update (``200``); ``401 Bad credentials``, ``422 Validation Failed`` and ``403`` rate
+    limits (``x-ratelimit-remaining: 0``) like GitHub.
+    """
+
+    service = "github"
+
+    def __init__(self, *, repo: str = "octo-org/support", token: str = "ghp_test0123456789abcdefghij") -> None:  # noqa: S107
+        super().__init__()
+        self.repo, self.token = repo, token
+        self.issues: dict[int, dict[str, Any]] = {}
+
+    def _headers(self) -> dict[str, str]:
+        return {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999", "x-ratelimit-reset": str(int(time.time()) + 3600), "x-ratelimit-resource": "core"}  # noqa: E501
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """GitHub's rate-limit and error bodies (a 403 carries the exhausted budget)."""
+        if status in (403, 429):
+            reset = str(int(time.time()) + int(float(headers.get("Retry-After", "60"))))
+            return Reply(status=status, body={"message": "API rate limit exceeded for installation.", "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}, headers={**headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})  # noqa: E501
+        return Reply(status=status, body={"message": "Server Error"}, headers=headers)
+
+    def _invalid(self, field: str, code: str = "missing_field") -> Reply:
+        self._reject([f"{field}: {code}"])
+        return Reply(status=422, body={"message": "Validation Failed", "errors": [{"resource": "Issue", "code": code, "field": field}], "documentation_url": _GH_DOCS}, headers=self._headers())  # noqa: E501
+
+    def handle(self, request: Request) -> Reply:
+        """Route and validate an issues request."""
+        if request.headers.get("authorization") not in (f"Bearer {self.token}", f"token {self.token}"):
+            self._reject(["bad credentials"])
+            return Reply(status=401, body={"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"})  # noqa: E501
+        prefix = f"/repos/{self.repo}/issues"
+        if not request.path.startswith(prefix):
+            return Reply(status=404, body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"})  # noqa: E501
+        rest = request.path[len(prefix):].strip("/").split("/") if request.path != prefix else []
+        problems = _Problems()
+        body = _json_body(request, problems)
+        if problems or not isinstance(body, dict):
+            self._reject(problems or ["body must be an object"])
+            return Reply(status=400, body={"message": "Problems parsing JSON", "documentation_url": _GH_DOCS, "status": "400"})  # noqa: E501
+        if not rest and request.method == "POST":
+            title = body.get("title")
+            if not isinstance(title, str) or not title.strip():
+                return self._invalid("title")
+            if len(title) > 256:
+                return self._invalid("title", "custom")
+            text = body.get("body")
+            if text is not None and (not isinstance(text, str) or len(text) > 65536):
+                return self._invalid("body", "custom")
+            for name in ("labels", "assignees"):
+                if name in body and not (isinstance(body[name], list) and all(isinstance(x, str) for x in body[name])):  # noqa: E501
+                    return self._invalid(name, "invalid")
+            number = len(self.issues) + 1
+            issue = {"number": number, "title": title, "body": text, "state": "open", "labels": [{"name": n} for n in body.get("labels", [])], "comments": [], "html_url": f"https://github.com/{self.repo}/issues/{number}", "url": f"https://api.github.com/repos/{self.repo}/issues/{number}"}  # noqa: E501
+            self.issues[number] = issue
+            self.accepted.append(request)
+            return Reply(status=201, body={k: v for k, v in issue.items() if k != "comments"} | {"comments": 0}, headers=self._headers())  # noqa: E501
+        if rest and rest[0].isdigit() and int(rest[0]) in self.issues:
+            issue = self.issues[int(rest[0])]
+            if rest[1:] == ["comments"] and request.method == "POST":
+                text = body.get("body")
+                if not isinstance(text, str) or not text or len(text) > 65536:
+                    return self._invalid("body")
+                issue["comments"].append(text)
+                self.accepted.append(request)
+                return Reply(status=201, body={"id": len(issue["comments"]), "body": text}, headers=self._headers())  # noqa: E501
+            if not rest[1:] and request.method == "PATCH":
+                if body.get("state") not in (None, "open", "closed") or body.get("state_reason") not in (None, "completed", "not_planned", "reopened"):  # noqa: E501
+                    return self._invalid("state", "invalid")
+                issue.update({k: body[k] for k in ("state", "state_reason", "title", "body") if k in body})  # noqa: E501
+                self.accepted.append(request)
+                return Reply(status=200, body={k: v for k, v in issue.items() if k != "comments"}, headers=self._headers())  # noqa: E501
+        return Reply(status=404, body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"})  # noqa: E501
+
+
+# -- Jira ------------------------------------------------------------------------------------
+
+_ADF_BLOCKS = frozenset(
+    {"paragraph", "heading", "bulletList", "orderedList", "listItem", "blockquote", "codeBlock",
+     "rule", "panel", "table", "tableRow", "tableHeader", "tableCell", "mediaSingle"}
+)  # fmt: skip
+_ADF_INLINE = frozenset({"text", "hardBreak", "mention", "emoji", "inlineCard", "date", "status"})
+_ADF_MARKS = frozenset(
+    {"strong", "em", "code", "link", "strike", "underline", "subsup", "textColor"}
+)
+
+
+def validate_adf(doc: Any) -> list[str]:
+    """Check an Atlassian Document Format document's structure."""
+    problems = _Problems()
+    if not isinstance(doc, dict) or doc.get("type") != "doc" or doc.get("version") != 1:
+        return ["ADF: the root must be {'type': 'doc', 'version': 1, ...}"]
+
+    def walk(node: Any, where: str, *, inline: bool) -> None:
+        if not problems.need(isinstance(node, dict), f"{where} must be an object"):
+            return
+        kind = node.get("type")
+        allowed = _ADF_INLINE if inline else _ADF_BLOCKS
+        if not problems.need(kind in allowed, f"{where}: {kind!r} is not allowed here"):
+            return
+        if kind == "text":
+            text = node.get("text")
+            problems.need(isinstance(text, str) and text != "", f"{where}: text nodes must not be empty")
+            for mark in node.get("marks", []) or []:
+                ok = isinstance(mark, dict) and mark.get("type") in _ADF_MARKS
+                problems.need(ok, f"{where}: unknown mark {mark!r}")
+                if ok and mark["type"] == "link":
+                    href = (mark.get("attrs") or {}).get("href")
+                    problems.need(isinstance(href, str) and href, f"{where}: link mark needs attrs.href")
+            return
+        children = node.get("content", [])
+        problems.need(isinstance(children, list), f"{where}.content must be a list")
+        child_inline = kind in ("paragraph", "heading")
+        for i, child in enumerate(children if isinstance(children, list) else []):
+            if kind in ("bulletList", "orderedList"):
+                problems.need(isinstance(child, dict) and child.get("type") == "listItem", f"{where}.content[{i}] must be a listItem")  # noqa: E501
+            walk(child, f"{where}.content[{i}]", inline=child_inline)
+
+    content = doc.get("content")
+    if problems.need(isinstance(content, list), "ADF: content must be a list"):
+        for i, node in enumerate(content):
+            walk(node, f"content[{i}]", inline=False)
+    return problems
+
+
+class JiraImitation(Imitation):
+    """
+    Jira Cloud REST v3: create issue (``201 {"id","key","self"}``), comment (``201``) and
+    transitions (``204``), basic auth with an email and API token; errors as
+    ``{"errorMessages": [...], "errors": {...}}``.
+    """
+
+    service = "jira"
+
+    def __init__(self, *, email: str = "bot@example.com", api_token: str = "ATATT3xFfGF0test-token", project: str = "OPS") -> None:  # noqa: S107
+        super().__init__()
+        self.email, self.api_token, self.project = email, api_token, project
+        self.issues: dict[str, dict[str, Any]] = {}
+        self.transitions = {"31": "Done", "21": "In Progress"}
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """Jira's error envelope."""
+        message = "Rate limit exceeded." if status == 429 else "Internal server error."
+        return Reply(status=status, body={"errorMessages": [message], "errors": {}}, headers=headers)
+
+    def _errors(self, status: int, errors: Mapping[str, str], messages: Sequence[str] = ()) -> Reply:
+        self._reject([*messages, *(f"{k}: {v}" for k, v in errors.items())])
+        return Reply(status=status, body={"errorMessages": list(messages), "errors": dict(errors)})
+
+    def handle(self, request: Request) -> Reply:
+        """Route and validate a REST v3 request."""
+        if _basic(request) != (self.email, self.api_token):
+            self._reject(["authentication failed"])
+            return Reply(status=401, body="Client must be authenticated to access this resource.")
+        problems = _Problems()
+        body = _json_body(request, problems)
+        if problems or not isinstance(body, dict):
+            return self._errors(400, {}, ["Unexpected character in the request body."])
+        parts = request.path.split("/")
+        if request.path == "/rest/api/3/issue" and request.method == "POST":
+            fields = body.get("fields")
+            if not isinstance(fields, dict):
+                return self._errors(400, {}, ["fields is required"])
+            errors: dict[str, str] = {}
+            if (fields.get("project") or {}).get("key") != self.project:
+                errors["project"] = "valid project is required"
+            if not isinstance((fields.get("issuetype") or {}).get("name"), str):
+                errors["issuetype"] = "valid issue type is required"
+            summary = fields.get("summary")
+            if not isinstance(summary, str) or not summary.strip():
+                errors["summary"] = "You must specify a summary of the issue."
+            elif len(summary) > 255 or "\n" in summary:
+                errors["summary"] = "Summary must be less than 255 characters and one line."
+            if "description" in fields:
+                adf = validate_adf(fields["description"])
+                if adf:
+                    errors["description"] = "Operation value must be an Atlassian Document: " + "; ".join(adf)  # noqa: E501
+            for label in fields.get("labels", []) or []:
+                if not isinstance(label, str) or " " in label or len(label) > 255:
+                    errors["labels"] = "Labels cannot contain spaces."
+            if "priority" in fields and not isinstance((fields["priority"] or {}).get("name"), str):
+                errors["priority"] = "Priority name must be a string."
+            if errors:
+                return self._errors(400, errors)
+            number = len(self.issues) + 1
+            key = f"{self.project}-{number}"
+            self.issues[key] = {"fields": fields, "comments": [], "status": "To Do"}
+            self.accepted.append(request)
+            return Reply(status=201, body={"id": str(10000 + number), "key": key, "self": f"{self.url}/rest/api/3/issue/{10000 + number}"})  # noqa: E501
+        if len(parts) == 7 and parts[:5] == ["", "rest", "api", "3", "issue"] and parts[5] in self.issues:
+            issue = self.issues[parts[5]]
+            if parts[6] == "comment" and request.method == "POST":
+                adf = validate_adf(body.get("body"))
+                if adf:
+                    return self._errors(400, {"comment": "Comment body is not valid ADF: " + "; ".join(adf)})  # noqa: E501
+                issue["comments"].append(body["body"])
+                self.accepted.append(request)
+                return Reply(status=201, body={"id": str(len(issue["comments"])), "body": body["body"]})  # noqa: E501
+            if parts[6] == "transitions" and request.method == "POST":
+                tid = (body.get("transition") or {}).get("id")
+                if tid not in self.transitions:
+                    return self._errors(400, {}, [f"Transition id '{tid}' is not valid for this issue."])  # noqa: E501
+                issue["status"] = self.transitions[tid]
+                self.accepted.append(request)
+                return Reply(status=204)
+        return Reply(status=404, body={"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}})  # noqa: E501
+
+
+# -- Zendesk ---------------------------------------------------------------------------------
+
+
+class ZendeskImitation(Imitation):
+    """
+    Zendesk Support tickets (``/api/v2/tickets.json``, ``/api/v2/tickets/<id>.json``) with API
+    token auth and ``Idempotency-Key`` on creation: a repeated key with the same body returns
+    the first answer (``x-idempotency-lookup: hit``), with another body ``400``.
+    """
+
+    service = "zendesk"
+
+    def __init__(self, *, email: str = "agent@example.com", api_token: str = "zd-test-token-0123456789") -> None:  # noqa: S107
+        super().__init__()
+        self.email, self.api_token = email, api_token
+        self.tickets: dict[int, dict[str, Any]] = {}
+        self._idempotent: dict[str, tuple[bytes, Reply]] = {}
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """Zendesk's error bodies."""
+        if status == 429:
+            return Reply(status=429, body={"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}, headers=headers)  # noqa: E501
+        return Reply(status=status, body={"error": "InternalError", "description": "Server error"}, headers=headers)  # noqa: E501
+
+    def _invalid(self, details: Mapping[str, str]) -> Reply:
+        self._reject([f"{k}: {v}" for k, v in details.items()])
+        return Reply(status=422, body={"error": "RecordInvalid", "description": "Record validation errors", "details": {k: [{"description": v}] for k, v in details.items()}})  # noqa: E501
+
+    def _check(self, ticket: Mapping[str, Any], *, creating: bool) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        comment = ticket.get("comment")
+        if creating and not isinstance(comment, dict):
+            errors["comment"] = "Description: cannot be blank"
+        if isinstance(comment, dict):
+            body = comment.get("body", comment.get("html_body"))
+            if not isinstance(body, str) or not body.strip():
+                errors["comment"] = "Description: cannot be blank"
+            elif len(body) > 65_536:
+                errors["comment"] = "Comment is too long"
+        if "priority" in ticket and ticket["priority"] not in ("urgent", "high", "normal", "low"):
+            errors["priority"] = "Priority is invalid"
+        if "status" in ticket and ticket["status"] not in ("new", "open", "pending", "hold", "solved", "closed"):  # noqa: E501
+            errors["status"] = "Status is invalid"
+        subject = ticket.get("subject")
+        if subject is not None and (not isinstance(subject, str) or len(subject) > 255):
+            errors["subject"] = "Subject is too long"
+        tags = ticket.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) and " " not in t for t in tags):
+            errors["tags"] = "Tags must be words"
+        return errors
+
+    def handle(self, request: Request) -> Reply:
+        """Route and validate a tickets request."""
+        if _basic(request) != (f"{self.email}/token", self.api_token):
+            self._reject(["authentication failed"])
+            return Reply(status=401, body={"error": "Couldn't authenticate you"})
+        problems = _Problems()
+        body = _json_body(request, problems)
+        if problems or not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
+            self._reject(problems or ["ticket is required"])
+            return Reply(status=400, body={"error": "InvalidEndpoint", "description": "Ticket is required"})  # noqa: E501
+        ticket = body["ticket"]
+        if request.path == "/api/v2/tickets.json" and request.method == "POST":
+            key = request.headers.get("idempotency-key")
+            if key and key in self._idempotent:
+                raw, reply = self._idempotent[key]
+                if raw != request.body:
+                    self._reject(["Idempotency-Key reused with another body"])
+                    return Reply(status=400, body={"error": "IdempotentRequestError", "description": "Request parameters do not match the original request"})  # noqa: E501
+                return attrs.evolve(reply, headers={**reply.headers, "x-idempotency-lookup": "hit"})  # noqa: E501
+            errors = self._check(ticket, creating=True)
+            if errors:
+                return self._invalid(errors)
+            ticket_id = len(self.tickets) + 1
+            stored = {"id": ticket_id, "status": ticket.get("status", "new"), **{k: v for k, v in ticket.items() if k != "comment"}, "comments": [ticket["comment"]]}  # noqa: E501
+            self.tickets[ticket_id] = stored
+            self.accepted.append(request)
+            reply = Reply(status=201, body={"ticket": {k: v for k, v in stored.items() if k != "comments"} | {"url": f"{self.url}/api/v2/tickets/{ticket_id}.json"}}, headers={"Location": f"{self.url}/api/v2/tickets/{ticket_id}.json", "x-idempotency-lookup": "miss"})  # noqa: E501
+            if key:
+                self._idempotent[key] = (request.body, reply)
+            return reply
+        match = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", request.path)
+        if match and request.method == "PUT" and int(match.group(1)) in self.tickets:
+            errors = self._check(ticket, creating=False)
+            if errors:
+                return self._invalid(errors)
+            stored = self.tickets[int(match.group(1))]
+            if "comment" in ticket:
+                stored["comments"].append(ticket["comment"])
+            stored.update({k: v for k, v in ticket.items() if k != "comment"})
+            self.accepted.append(request)
+            return Reply(status=200, body={"ticket": {k: v for k, v in stored.items() if k != "comments"}})  # noqa: E501
+        return Reply(status=404, body={"error": "RecordNotFound", "description": "Not found"})
+
+
+# -- Opsgenie --------------------------------------------------------------------------------
+
+
+class OpsgenieImitation(Imitation):
+    """
+    Opsgenie Alert API v2: create (deduplicated by ``alias`` while open), notes, acknowledge
+    and close by alias; ``202 {"result": "Request will be processed", ...}`` like Opsgenie.
+    """
+
+    service = "opsgenie"
+
+    def __init__(self, *, api_key: str = "eb243592-faa2-4ba2-a551q-1afdf565c889") -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.alerts: dict[str, dict[str, Any]] = {}
+        self._ids = itertools.count(1)
+
+    def _processed(self) -> Reply:
+        return Reply(status=202, body={"result": "Request will be processed", "took": 0.012, "requestId": f"43a29c5c-3dbf-4fa4-9c26-{next(self._ids):012d}"})  # noqa: E501
+
+    def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
+        """Opsgenie's error envelope."""
+        message = "You are making too many requests! To avoid errors, we recommend you limit requests." if status == 429 else "Internal Server Error"  # noqa: E501
+        return Reply(status=status, body={"message": message, "took": 0.001, "requestId": "0"}, headers=headers)  # noqa: E501
+
+    def _invalid(self, errors: Mapping[str, str]) -> Reply:
+        self._reject([f"{k}: {v}" for k, v in errors.items()])
+        return Reply(status=422, body={"message": "Request body is not processable. Please check the errors.", "errors": dict(errors), "took": 0.001, "requestId": "0"})  # noqa: E501
+
+    def handle(self, request: Request) -> Reply:
+        """Route and validate an alert request."""
+        if request.headers.get("authorization") != f"GenieKey {self.api_key}":
+            self._reject(["could not authenticate"])
+            return Reply(status=401, body={"message": "Could not authenticate", "took": 0.0, "requestId": "0"})  # noqa: E501
+        problems = _Problems()
+        body = _json_body(request, problems)
+        if problems or not isinstance(body, dict) or request.method != "POST":
+            self._reject(problems or ["body must be an object"])
+            return self._invalid({"body": "must be a JSON object"})
+        if request.path == "/v2/alerts":
+            errors: dict[str, str] = {}
+            message = body.get("message")
+            if not isinstance(message, str) or not message.strip():
+                errors["message"] = "Message can not be empty."
+            elif len(message) > 130:
+                errors["message"] = "Message can not be longer than 130 characters."
+            for name, limit in (("alias", 512), ("description", 15000), ("entity", 512), ("source", 100), ("note", 25000)):  # noqa: E501
+                if name in body and (not isinstance(body[name], str) or len(body[name]) > limit):
+                    errors[name] = f"{name} can not be longer than {limit} characters."
+            if "priority" in body and body["priority"] not in ("P1", "P2", "P3", "P4", "P5"):
+                errors["priority"] = "Priority should be one of [P1, P2, P3, P4, P5]"
+            tags = body.get("tags", [])
+            if not isinstance(tags, list) or len(tags) > 20 or any(not isinstance(t, str) or len(t) > 50 for t in tags):  # noqa: E501
+                errors["tags"] = "Tags can not be more than 20, each at most 50 characters."
+            details = body.get("details", {})
+            if not isinstance(details, dict) or any(not isinstance(v, str) for v in details.values()):
+                errors["details"] = "Details must be a map of strings."
+            elif sum(len(k) + len(v) for k, v in details.items()) > 8000:
+                errors["details"] = "Details can not be longer than 8000 characters."
+            if errors:
+                return self._invalid(errors)
+            alias = body.get("alias") or f"alert-{len(self.alerts) + 1}"
+            current = self.alerts.get(alias)
+            if current is not None and current["status"] == "open":
+                current["count"] += 1
+            else:
+                self.alerts[alias] = {"status": "open", "acknowledged": False, "count": 1, "notes": [], "alert": body}  # noqa: E501
+            self.accepted.append(request)
+            return self._processed()
+        match = re.fullmatch(r"/v2/alerts/([^/]+)/(close|acknowledge|notes)", request.path)
+        if match and request.query.get("identifierType") == "alias":
+            alias, action = unquote(match.group(1)), match.group(2)
+            current = self.alerts.get(alias)
+            if current is None:
+                return Reply(status=404, body={"message": f"Alert with alias [{alias}] does not exist", "took": 0.0, "requestId": "0"})  # noqa: E501
+            if action == "notes":
+                note = body.get("note")
+                if not isinstance(note, str) or not note or len(note) > 25000:
+                    return self._invalid({"note": "Note can not be empty."})
+                current["notes"].append(note)
+            elif action == "close":
+                current["status"] = "closed"
+            else:
+                current["acknowledged"] = True
+            self.accepted.append(request)
+            return self._processed()
+        return Reply(status=404, body={"message": "Not Found", "took": 0.0, "requestId": "0"})
