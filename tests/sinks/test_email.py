@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from email.message import EmailMessage
 from typing import Any
 
+import anyio
 import pytest
 
 from socialplug.exceptions import DeliveryError
@@ -144,6 +145,14 @@ def _sink(port: int, context: ssl.SSLContext, **kw: Any) -> EmailSink:
     return EmailSink("127.0.0.1", port, **values)
 
 
+async def _deliver(sink: EmailSink, batch: Any) -> None:
+    """Deliver, then let TLS close_notify finish before the test's event loop closes."""
+    try:
+        await sink.deliver(batch)
+    finally:
+        await anyio.sleep(0.05)
+
+
 def _parts(msg: EmailMessage) -> tuple[str, str]:
     plain = msg.get_body(("plain",))
     html = msg.get_body(("html",))
@@ -159,7 +168,7 @@ async def test_starttls_auth_multipart_utf8(
     alert = make_alert(
         title="Zug steht im Tunnel — 🚆 Verspätung", posts=(make_post(text=HOSTILE),)
     )
-    await sink.deliver(deliveries(alert, make_post(text="Ça marche pas")))
+    await _deliver(sink, deliveries(alert, make_post(text="Ça marche pas")))
     assert len(box.messages) == 2
     msg = box.messages[0]
     assert msg["Subject"] == "[P1] Zug steht im Tunnel — 🚆 Verspätung"
@@ -180,7 +189,7 @@ async def test_implicit_tls(
 ) -> None:
     box, port = implicit_server
     sink = _sink(port, client_tls, tls="implicit")
-    await sink.deliver(deliveries(make_post()))
+    await _deliver(sink, deliveries(make_post()))
     assert len(box.messages) == 1
 
 
@@ -192,7 +201,7 @@ async def test_digest_mode_sends_one_message(
     batch = deliveries(
         make_post(1), make_alert(severity="P3"), make_alert("spike", incident="x", severity="P1")
     )
-    await sink.deliver(batch)
+    await _deliver(sink, batch)
     assert len(box.messages) == 1
     text, _ = _parts(box.messages[0])
     assert box.messages[0]["Subject"] == "Digest: 3 items"
@@ -206,7 +215,7 @@ async def test_wrong_password_is_permanent_and_secret(
     _, port = starttls_server
     sink = _sink(port, client_tls, password="wrong-SECRET-pw")
     with pytest.raises(DeliveryError) as info:
-        await sink.deliver(deliveries(make_post()))
+        await _deliver(sink, deliveries(make_post()))
     assert not info.value.retryable
     assert "wrong-SECRET-pw" not in str(info.value) + repr(sink)
     assert PASSWORD not in repr(_sink(port, client_tls))
@@ -219,10 +228,10 @@ async def test_temporary_and_permanent_refusals(
     sink = _sink(port, client_tls)
     box.fail_with = "450 Mailbox busy"
     with pytest.raises(DeliveryError) as busy:
-        await sink.deliver(deliveries(make_post()))
+        await _deliver(sink, deliveries(make_post()))
     box.fail_with = "550 No such user"
     with pytest.raises(DeliveryError) as unknown:
-        await sink.deliver(deliveries(make_post()))
+        await _deliver(sink, deliveries(make_post()))
     assert busy.value.retryable
     assert not unknown.value.retryable
 
@@ -230,7 +239,7 @@ async def test_temporary_and_permanent_refusals(
 async def test_server_down_is_retryable(client_tls: ssl.SSLContext) -> None:
     sink = _sink(_free_port(), client_tls, timeout=2)
     with pytest.raises(DeliveryError) as info:
-        await sink.deliver(deliveries(make_post()))
+        await _deliver(sink, deliveries(make_post()))
     assert info.value.retryable
 
 
@@ -254,6 +263,7 @@ async def test_thousand_alert_digest_under_two_seconds(
     started = time.perf_counter()
     await sink.deliver(batch)
     elapsed = time.perf_counter() - started
+    await anyio.sleep(0.05)
     assert len(box.messages) == 1
     assert _parts(box.messages[0])[0].count("Alert ") >= 1000
     assert elapsed < 2.0, elapsed

@@ -51,7 +51,9 @@ def discord_message(item: Item) -> dict[str, Any]:
     shown = c.samples[:SAMPLES_MAX]
     for s in shown:
         link = f" ([open]({s.url}))" if s.url else ""
-        lines.append(f"> **{escape(one_line(s.author))}**: {escape(one_line(s.text))}"[:600] + link)
+        lines.append(
+            f"> **{escape(one_line(s.author))}**: {escape(one_line(s.text))}"[:600] + link
+        )
     if more := more_line(len(shown), len(c.samples)):
         lines.append(more)
     fields = [

@@ -172,7 +172,9 @@ class JiraSink(HttpSinkBase):
         else:
             await self._call(f"/issue/{key}/comment", {"body": adf_document(item)})
         if resolving and key and self.resolve_transition:
-            await self._call(f"/issue/{key}/transitions", {"transition": {"id": self.resolve_transition}})
+            await self._call(
+                f"/issue/{key}/transitions", {"transition": {"id": self.resolve_transition}}
+            )
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
         """Create issues or comment on them, in order."""

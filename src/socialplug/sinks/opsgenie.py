@@ -34,7 +34,9 @@ def _description(item: Item) -> str:
     lines = [c.text, ""] if c.text else []
     shown = c.samples[:SAMPLES_MAX]
     for s in shown:
-        lines.append(f"- {one_line(s.author)}: {one_line(s.text)}" + (f" {s.url}" if s.url else ""))
+        lines.append(
+            f"- {one_line(s.author)}: {one_line(s.text)}" + (f" {s.url}" if s.url else "")
+        )
     if more := more_line(len(shown), len(c.samples)):
         lines.append(more)
     if c.url:
@@ -109,14 +111,20 @@ class OpsgenieSink(HttpSinkBase):
         action = status_of(item) if isinstance(item, Alert) else "trigger"
         path = f"/{quote(alias, safe='')}"
         if action == "resolve":
-            await self._call(f"{path}/close", {"source": "socialplug", "note": truncate(item.title, NOTE_MAX)}, by_alias=True)  # noqa: E501
+            await self._call(
+                f"{path}/close",
+                {"source": "socialplug", "note": truncate(item.title, NOTE_MAX)},
+                by_alias=True,
+            )  # noqa: E501
             return
         if action == "acknowledge":
             await self._call(f"{path}/acknowledge", {"source": "socialplug"}, by_alias=True)
             return
         if isinstance(item, Alert) and item.kind.endswith(".updated"):
             note = truncate(one_line(item.title) + "\n" + _description(item), NOTE_MAX)
-            await self._call(f"{path}/notes", {"source": "socialplug", "note": note}, by_alias=True)
+            await self._call(
+                f"{path}/notes", {"source": "socialplug", "note": note}, by_alias=True
+            )
             return
         alert = {**self.render(item), "alias": alias}
         if self.responders:

@@ -50,7 +50,9 @@ def adaptive_card(item: Item) -> dict[str, Any]:
         }
     ]
     if c.text:
-        body.append({"type": "TextBlock", "text": truncate(escape(c.text), TEXT_MAX), "wrap": True})
+        body.append(
+            {"type": "TextBlock", "text": truncate(escape(c.text), TEXT_MAX), "wrap": True}
+        )
     if c.fields:
         body.append(
             {

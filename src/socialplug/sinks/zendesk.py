@@ -35,7 +35,9 @@ def zendesk_comment(item: Item) -> str:
     if shown:
         lines += ["", "Posts:"]
         for s in shown:
-            lines.append(f"- {one_line(s.author)}: {one_line(s.text)}" + (f" ({s.url})" if s.url else ""))
+            lines.append(
+                f"- {one_line(s.author)}: {one_line(s.text)}" + (f" ({s.url})" if s.url else "")
+            )
     if more := more_line(len(shown), len(c.samples)):
         lines.append(more)
     if c.url:
@@ -114,7 +116,9 @@ class ZendeskSink(HttpSinkBase):
             ticket.setdefault("external_id", incident or delivery.key)
             if resolving:
                 ticket["status"] = "solved"
-            created = await self._call("POST", "/tickets.json", {"ticket": ticket}, key=delivery.key)
+            created = await self._call(
+                "POST", "/tickets.json", {"ticket": ticket}, key=delivery.key
+            )
             new_id = created.get("ticket", {}).get("id")
             if incident and isinstance(new_id, int):
                 await self._tickets.put(incident, new_id)

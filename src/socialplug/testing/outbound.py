@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import itertools
-import json
 import re
 import time
 from collections import deque
@@ -30,13 +29,12 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote
 
-import anyio
-import anyio.abc
 import attrs
-from anyio.streams.buffered import BufferedByteReceiveStream
 
+from .._miniserver import REASONS as _REASONS
+from .._miniserver import LoopbackServer, Reply, Request
 from .._signing import SIGNATURE_HEADER, verify
 
 
@@ -55,51 +53,6 @@ __all__ = [
     "WebhookReceiver",
     "ZendeskImitation",
 ]
-
-_REASONS = {
-    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    409: "Conflict", 410: "Gone", 411: "Length Required", 413: "Payload Too Large",
-    415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests",
-    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-}  # fmt: skip
-
-
-@attrs.frozen(kw_only=True)
-class Request:
-    """One request as received."""
-
-    method: str
-    path: str  # as sent, percent-encoded
-    query: Mapping[str, str]
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-
-    def json(self) -> Any:
-        """The body parsed as JSON."""
-        return json.loads(self.body)
-
-
-@attrs.frozen(kw_only=True)
-class Reply:
-    """A response to send: *body* is bytes, text, or a JSON value."""
-
-    status: int = 200
-    body: Any = b""
-    headers: Mapping[str, str] = attrs.field(factory=dict)
-
-    def encode(self) -> tuple[bytes, dict[str, str]]:
-        """Body bytes and headers (with a content type)."""
-        headers = dict(self.headers)
-        if isinstance(self.body, bytes):
-            data = self.body
-        elif isinstance(self.body, str):
-            data = self.body.encode()
-            headers.setdefault("Content-Type", "text/plain; charset=utf-8")
-        else:
-            data = json.dumps(self.body).encode()
-            headers.setdefault("Content-Type", "application/json; charset=utf-8")
-        return data, headers
 
 
 class _Problems(list[str]):
@@ -148,8 +101,7 @@ class Imitation:
         self.pings: list[str] = []
         self._script: deque[Reply] = deque()
         self._port = 0
-        self._tg: anyio.abc.TaskGroup | None = None
-        self._listener: anyio.abc.SocketListener | None = None
+        self._server: LoopbackServer | None = None
 
     @property
     def url(self) -> str:
@@ -185,55 +137,13 @@ class Imitation:
             return self._script.popleft()
         return self.handle(request)
 
-    async def _serve(self, stream: anyio.abc.ByteStream) -> None:
-        reader = BufferedByteReceiveStream(stream)
-        async with stream:
-            while True:
-                try:
-                    head = await reader.receive_until(b"\r\n\r\n", 1 << 16)
-                except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
-                        anyio.DelimiterNotFound, anyio.ClosedResourceError):  # fmt: skip
-                    return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                length = int(headers.get("content-length") or 0)
-                try:
-                    body = await reader.receive_exactly(length) if length else b""
-                except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError):
-                    return
-                parts = urlsplit(target)
-                request = Request(
-                    method=method.upper(),
-                    path=parts.path,
-                    query=dict(parse_qsl(parts.query)),
-                    headers=headers,
-                    body=body,
-                )
-                if "chunked" in headers.get("transfer-encoding", ""):
-                    reply = Reply(status=411, body="chunked request bodies are not supported")
-                else:
-                    reply = self._dispatch(request)
-                data, out = reply.encode()
-                head_lines = [f"HTTP/1.1 {reply.status} {_REASONS.get(reply.status, 'Status')}"]
-                head_lines += [f"{k}: {v}" for k, v in out.items()]
-                head_lines.append(f"Content-Length: {len(data)}")
-                try:
-                    await stream.send(("\r\n".join(head_lines) + "\r\n\r\n").encode() + data)
-                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    return
-                if headers.get("connection", "").lower() == "close":
-                    return
+    async def _handle(self, request: Request) -> Reply:
+        return self._dispatch(request)
 
     async def __aenter__(self) -> Self:
-        self._listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self._port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._listener.serve, self._serve)
+        self._server = LoopbackServer(self._handle)
+        await self._server.__aenter__()
+        self._port = self._server.port
         return self
 
     async def __aexit__(
@@ -242,12 +152,9 @@ class Imitation:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(exc_type, exc, tb)
-        if self._listener is not None:
-            await self._listener.aclose()
-        self._tg = self._listener = None
+        if self._server is not None:
+            await self._server.__aexit__(exc_type, exc, tb)
+        self._server = None
 
 
 def _json_body(request: Request, problems: _Problems) -> Any:
@@ -662,12 +569,19 @@ def validate_discord_message(message: Any) -> list[str]:
     if content is not None:
         _text(content, "content", problems, limit=2000, required=False)
     allowed = message.get("allowed_mentions")
-    if allowed is not None and problems.need(isinstance(allowed, dict), "allowed_mentions must be an object"):
+    if allowed is not None and problems.need(
+        isinstance(allowed, dict), "allowed_mentions must be an object"
+    ):
         parse = allowed.get("parse", [])
-        problems.need(isinstance(parse, list) and set(parse) <= {"users", "roles", "everyone"}, "allowed_mentions.parse is invalid")
+        problems.need(
+            isinstance(parse, list) and set(parse) <= {"users", "roles", "everyone"},
+            "allowed_mentions.parse is invalid",
+        )
         for kind in ("users", "roles"):
             if kind in parse and allowed.get(kind):
-                problems.append(f"allowed_mentions: parse {kind!r} and {kind} are mutually exclusive")
+                problems.append(
+                    f"allowed_mentions: parse {kind!r} and {kind} are mutually exclusive"
+                )
     if embeds is None:
         return problems
     if not isinstance(embeds, list) or len(embeds) > 10:
@@ -683,13 +597,21 @@ def validate_discord_message(message: Any) -> list[str]:
                 _text(embed[name], f"{where}.{name}", problems, limit=limit)
                 total += len(embed[name]) if isinstance(embed[name], str) else 0
         if "color" in embed:
-            problems.need(isinstance(embed["color"], int) and 0 <= embed["color"] <= 0xFFFFFF, f"{where}.color is invalid")
+            problems.need(
+                isinstance(embed["color"], int) and 0 <= embed["color"] <= 0xFFFFFF,
+                f"{where}.color is invalid",
+            )
         if "timestamp" in embed:
             problems.need(_iso8601(embed["timestamp"]), f"{where}.timestamp is not ISO 8601")
         if "url" in embed:
-            problems.need(isinstance(embed["url"], str) and embed["url"].startswith(("http://", "https://")), f"{where}.url is not a URL")
+            problems.need(
+                isinstance(embed["url"], str) and embed["url"].startswith(("http://", "https://")),
+                f"{where}.url is not a URL",
+            )
         fields = embed.get("fields", [])
-        problems.need(isinstance(fields, list) and len(fields) <= 25, f"{where}.fields: at most 25")
+        problems.need(
+            isinstance(fields, list) and len(fields) <= 25, f"{where}.fields: at most 25"
+        )
         for j, field in enumerate(fields if isinstance(fields, list) else []):
             if isinstance(field, dict):
                 _text(field.get("name"), f"{where}.fields[{j}].name", problems, limit=256)
@@ -727,8 +649,20 @@ class DiscordImitation(Imitation):
         """Discord's rate-limit and error bodies."""
         if status == 429:
             after = float(headers.get("Retry-After", "1"))
-            return Reply(status=429, body={"message": "You are being rate limited.", "retry_after": after, "global": False}, headers={**headers, "X-RateLimit-Scope": "user"})  # noqa: E501
-        return Reply(status=status, body={"message": "500: Internal Server Error", "code": 0}, headers=headers)
+            return Reply(
+                status=429,
+                body={
+                    "message": "You are being rate limited.",
+                    "retry_after": after,
+                    "global": False,
+                },
+                headers={**headers, "X-RateLimit-Scope": "user"},
+            )  # noqa: E501
+        return Reply(
+            status=status,
+            body={"message": "500: Internal Server Error", "code": 0},
+            headers=headers,
+        )
 
     def handle(self, request: Request) -> Reply:
         """Validate one execute-webhook request."""
@@ -744,13 +678,33 @@ class DiscordImitation(Imitation):
         problems.extend(validate_discord_message(message) if message is not None else [])
         if problems:
             self._reject(problems)
-            return Reply(status=400, body={"code": 50035, "message": "Invalid Form Body", "errors": {"_errors": [{"code": "BASE_TYPE_INVALID", "message": p} for p in problems]}})  # noqa: E501
+            return Reply(
+                status=400,
+                body={
+                    "code": 50035,
+                    "message": "Invalid Form Body",
+                    "errors": {
+                        "_errors": [{"code": "BASE_TYPE_INVALID", "message": p} for p in problems]
+                    },
+                },
+            )  # noqa: E501
         self.accepted.append(request)
         self.pings.extend(discord_pings(message))
         self.messages.append(message)
         if request.query.get("wait") != "true":
             return Reply(status=204)
-        return Reply(body={"id": str(next(self._ids)), "type": 0, "channel_id": "199737254929760256", "webhook_id": self.webhook_id, "content": message.get("content", ""), "embeds": message.get("embeds", []), "mention_everyone": False, "timestamp": datetime.now().astimezone().isoformat()})  # noqa: E501
+        return Reply(
+            body={
+                "id": str(next(self._ids)),
+                "type": 0,
+                "channel_id": "199737254929760256",
+                "webhook_id": self.webhook_id,
+                "content": message.get("content", ""),
+                "embeds": message.get("embeds", []),
+                "mention_everyone": False,
+                "timestamp": datetime.now().astimezone().isoformat(),
+            }
+        )  # noqa: E501
 
 
 # -- Microsoft Teams -------------------------------------------------------------------------
@@ -774,19 +728,30 @@ def _card_elements(elements: Any, where: str, problems: _Problems) -> None:
         if not problems.need(isinstance(el, dict), f"{at} must be an object"):
             continue
         kind = el.get("type")
-        problems.need(kind in _CARD_ELEMENTS, f"{at}.type {kind!r} is not an Adaptive Card element")
+        problems.need(
+            kind in _CARD_ELEMENTS, f"{at}.type {kind!r} is not an Adaptive Card element"
+        )
         if kind == "TextBlock":
             problems.need(isinstance(el.get("text"), str), f"{at}.text is required")
         elif kind == "FactSet":
             facts = el.get("facts")
             if problems.need(isinstance(facts, list), f"{at}.facts is required"):
                 for fact in facts:
-                    problems.need(isinstance(fact, dict) and isinstance(fact.get("title"), str) and isinstance(fact.get("value"), str), f"{at}.facts: title and value must be strings")  # noqa: E501
+                    problems.need(
+                        isinstance(fact, dict)
+                        and isinstance(fact.get("title"), str)
+                        and isinstance(fact.get("value"), str),
+                        f"{at}.facts: title and value must be strings",
+                    )  # noqa: E501
         elif kind == "Container":
             _card_elements(el.get("items"), f"{at}.items", problems)
         elif kind == "ColumnSet":
             for j, col in enumerate(el.get("columns", []) or []):
-                _card_elements(col.get("items", []) if isinstance(col, dict) else None, f"{at}.columns[{j}].items", problems)  # noqa: E501
+                _card_elements(
+                    col.get("items", []) if isinstance(col, dict) else None,
+                    f"{at}.columns[{j}].items",
+                    problems,
+                )  # noqa: E501
         elif kind == "Image":
             problems.need(isinstance(el.get("url"), str), f"{at}.url is required")
         select = el.get("selectAction")
@@ -803,7 +768,10 @@ def _card_actions(actions: Any, where: str, problems: _Problems) -> None:
         problems.need(action.get("type") in _CARD_ACTIONS, f"{where}[{i}].type is not an action")
         if action.get("type") == "Action.OpenUrl":
             url = action.get("url")
-            problems.need(isinstance(url, str) and url.startswith(("http://", "https://")), f"{where}[{i}].url is required")  # noqa: E501
+            problems.need(
+                isinstance(url, str) and url.startswith(("http://", "https://")),
+                f"{where}[{i}].url is required",
+            )  # noqa: E501
 
 
 def validate_adaptive_card(content: Any) -> list[str]:
@@ -813,7 +781,10 @@ def validate_adaptive_card(content: Any) -> list[str]:
         return ["card must be an object"]
     problems.need(content.get("type") == "AdaptiveCard", "type must be AdaptiveCard")
     version = content.get("version")
-    problems.need(version in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5"), f"version {version!r} is not supported by Teams")  # noqa: E501
+    problems.need(
+        version in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5"),
+        f"version {version!r} is not supported by Teams",
+    )  # noqa: E501
     _card_elements(content.get("body", []), "body", problems)
     if "actions" in content:
         _card_actions(content["actions"], "actions", problems)
@@ -842,15 +813,32 @@ class TeamsImitation(Imitation):
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Logic Apps' error envelope."""
         code = "TooManyRequests" if status == 429 else "ServiceUnavailable"
-        return Reply(status=status, body={"error": {"code": code, "message": "The request failed."}}, headers=headers)  # noqa: E501
+        return Reply(
+            status=status,
+            body={"error": {"code": code, "message": "The request failed."}},
+            headers=headers,
+        )  # noqa: E501
 
     def handle(self, request: Request) -> Reply:
         """Validate one workflow trigger request."""
         if request.path != self.path:
-            return Reply(status=404, body={"error": {"code": "WorkflowNotFound", "message": "The workflow was not found."}})  # noqa: E501
+            return Reply(
+                status=404,
+                body={
+                    "error": {"code": "WorkflowNotFound", "message": "The workflow was not found."}
+                },
+            )  # noqa: E501
         if request.query.get("sig") != self.signature:
             self._reject(["invalid signature"])
-            return Reply(status=401, body={"error": {"code": "DirectApiAuthorizationRequired", "message": "The request must be authenticated."}})  # noqa: E501
+            return Reply(
+                status=401,
+                body={
+                    "error": {
+                        "code": "DirectApiAuthorizationRequired",
+                        "message": "The request must be authenticated.",
+                    }
+                },
+            )  # noqa: E501
         problems = _Problems()
         body = _json_body(request, problems)
         problems.need(len(request.body) <= 28 * 1024, "message is larger than 28 KB")
@@ -858,14 +846,22 @@ class TeamsImitation(Imitation):
         if isinstance(body, dict):
             problems.need(body.get("type") == "message", "type must be 'message'")
             attachments = body.get("attachments")
-            if problems.need(isinstance(attachments, list) and attachments, "attachments is required"):
+            if problems.need(
+                isinstance(attachments, list) and attachments, "attachments is required"
+            ):
                 for a in attachments:
-                    if isinstance(a, dict) and problems.need(a.get("contentType") == "application/vnd.microsoft.card.adaptive", "contentType must be an Adaptive Card"):  # noqa: E501
+                    if isinstance(a, dict) and problems.need(
+                        a.get("contentType") == "application/vnd.microsoft.card.adaptive",
+                        "contentType must be an Adaptive Card",
+                    ):  # noqa: E501
                         problems.extend(validate_adaptive_card(a.get("content")))
                         cards.append(a.get("content"))
         if problems:
             self._reject(problems)
-            return Reply(status=400, body={"error": {"code": "InvalidRequestContent", "message": "; ".join(problems)}})  # noqa: E501
+            return Reply(
+                status=400,
+                body={"error": {"code": "InvalidRequestContent", "message": "; ".join(problems)}},
+            )  # noqa: E501
         self.accepted.append(request)
         self.cards.extend(cards)
         return Reply(status=202)
@@ -892,11 +888,24 @@ class MattermostImitation(Imitation):
         return f"{self.url}/hooks/{self.key}"
 
     def _error(self, status: int, id_: str, message: str) -> Reply:
-        return Reply(status=status, body={"id": id_, "message": message, "detailed_error": "", "request_id": "req1", "status_code": status})  # noqa: E501
+        return Reply(
+            status=status,
+            body={
+                "id": id_,
+                "message": message,
+                "detailed_error": "",
+                "request_id": "req1",
+                "status_code": status,
+            },
+        )  # noqa: E501
 
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Mattermost's app error envelope."""
-        reply = self._error(status, "api.context.429.app_error" if status == 429 else "app_error", "Too many requests. Please try again later." if status == 429 else "Internal error")  # noqa: E501
+        reply = self._error(
+            status,
+            "api.context.429.app_error" if status == 429 else "app_error",
+            "Too many requests. Please try again later." if status == 429 else "Internal error",
+        )  # noqa: E501
         return attrs.evolve(reply, headers=headers)
 
     def handle(self, request: Request) -> Reply:
@@ -913,14 +922,21 @@ class MattermostImitation(Imitation):
             if text is not None:
                 _text(text, "text", problems, limit=16383, required=False)
                 texts.append(str(text))
-            if attachments is not None and problems.need(isinstance(attachments, list), "attachments must be a list"):  # noqa: E501
+            if attachments is not None and problems.need(
+                isinstance(attachments, list), "attachments must be a list"
+            ):  # noqa: E501
                 for a in attachments:
                     if problems.need(isinstance(a, dict), "attachment must be an object"):
                         for name in ("text", "pretext", "title", "fallback", "footer"):
                             if name in a:
-                                problems.need(isinstance(a[name], str), f"attachment {name} must be a string")  # noqa: E501
+                                problems.need(
+                                    isinstance(a[name], str), f"attachment {name} must be a string"
+                                )  # noqa: E501
                         for f in a.get("fields", []) or []:
-                            problems.need(isinstance(f, dict) and isinstance(f.get("title"), str), "attachment field title must be a string")  # noqa: E501
+                            problems.need(
+                                isinstance(f, dict) and isinstance(f.get("title"), str),
+                                "attachment field title must be a string",
+                            )  # noqa: E501
         elif body is not None:
             problems.append("body must be a JSON object")
         if problems:
@@ -946,39 +962,81 @@ class GitHubImitation(Imitation):
 
     service = "github"
 
-    def __init__(self, *, repo: str = "octo-org/support", token: str = "ghp_test0123456789abcdefghij") -> None:  # noqa: S107
+    def __init__(
+        self, *, repo: str = "octo-org/support", token: str = "ghp_test0123456789abcdefghij"
+    ) -> None:  # noqa: S107
         super().__init__()
         self.repo, self.token = repo, token
         self.issues: dict[int, dict[str, Any]] = {}
 
     def _headers(self) -> dict[str, str]:
-        return {"x-ratelimit-limit": "5000", "x-ratelimit-remaining": "4999", "x-ratelimit-reset": str(int(time.time()) + 3600), "x-ratelimit-resource": "core"}  # noqa: E501
+        return {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4999",
+            "x-ratelimit-reset": str(int(time.time()) + 3600),
+            "x-ratelimit-resource": "core",
+        }  # noqa: E501
 
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """GitHub's rate-limit and error bodies (a 403 carries the exhausted budget)."""
         if status in (403, 429):
             reset = str(int(time.time()) + int(float(headers.get("Retry-After", "60"))))
-            return Reply(status=status, body={"message": "API rate limit exceeded for installation.", "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"}, headers={**headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset})  # noqa: E501
+            return Reply(
+                status=status,
+                body={
+                    "message": "API rate limit exceeded for installation.",
+                    "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting",
+                },
+                headers={**headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
+            )  # noqa: E501
         return Reply(status=status, body={"message": "Server Error"}, headers=headers)
 
     def _invalid(self, field: str, code: str = "missing_field") -> Reply:
         self._reject([f"{field}: {code}"])
-        return Reply(status=422, body={"message": "Validation Failed", "errors": [{"resource": "Issue", "code": code, "field": field}], "documentation_url": _GH_DOCS}, headers=self._headers())  # noqa: E501
+        return Reply(
+            status=422,
+            body={
+                "message": "Validation Failed",
+                "errors": [{"resource": "Issue", "code": code, "field": field}],
+                "documentation_url": _GH_DOCS,
+            },
+            headers=self._headers(),
+        )  # noqa: E501
 
     def handle(self, request: Request) -> Reply:
         """Route and validate an issues request."""
-        if request.headers.get("authorization") not in (f"Bearer {self.token}", f"token {self.token}"):
+        if request.headers.get("authorization") not in (
+            f"Bearer {self.token}",
+            f"token {self.token}",
+        ):
             self._reject(["bad credentials"])
-            return Reply(status=401, body={"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest", "status": "401"})  # noqa: E501
+            return Reply(
+                status=401,
+                body={
+                    "message": "Bad credentials",
+                    "documentation_url": "https://docs.github.com/rest",
+                    "status": "401",
+                },
+            )  # noqa: E501
         prefix = f"/repos/{self.repo}/issues"
         if not request.path.startswith(prefix):
-            return Reply(status=404, body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"})  # noqa: E501
-        rest = request.path[len(prefix):].strip("/").split("/") if request.path != prefix else []
+            return Reply(
+                status=404,
+                body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"},
+            )  # noqa: E501
+        rest = request.path[len(prefix) :].strip("/").split("/") if request.path != prefix else []
         problems = _Problems()
         body = _json_body(request, problems)
         if problems or not isinstance(body, dict):
             self._reject(problems or ["body must be an object"])
-            return Reply(status=400, body={"message": "Problems parsing JSON", "documentation_url": _GH_DOCS, "status": "400"})  # noqa: E501
+            return Reply(
+                status=400,
+                body={
+                    "message": "Problems parsing JSON",
+                    "documentation_url": _GH_DOCS,
+                    "status": "400",
+                },
+            )  # noqa: E501
         if not rest and request.method == "POST":
             title = body.get("title")
             if not isinstance(title, str) or not title.strip():
@@ -989,13 +1047,28 @@ class GitHubImitation(Imitation):
             if text is not None and (not isinstance(text, str) or len(text) > 65536):
                 return self._invalid("body", "custom")
             for name in ("labels", "assignees"):
-                if name in body and not (isinstance(body[name], list) and all(isinstance(x, str) for x in body[name])):  # noqa: E501
+                if name in body and not (
+                    isinstance(body[name], list) and all(isinstance(x, str) for x in body[name])
+                ):  # noqa: E501
                     return self._invalid(name, "invalid")
             number = len(self.issues) + 1
-            issue = {"number": number, "title": title, "body": text, "state": "open", "labels": [{"name": n} for n in body.get("labels", [])], "comments": [], "html_url": f"https://github.com/{self.repo}/issues/{number}", "url": f"https://api.github.com/repos/{self.repo}/issues/{number}"}  # noqa: E501
+            issue = {
+                "number": number,
+                "title": title,
+                "body": text,
+                "state": "open",
+                "labels": [{"name": n} for n in body.get("labels", [])],
+                "comments": [],
+                "html_url": f"https://github.com/{self.repo}/issues/{number}",
+                "url": f"https://api.github.com/repos/{self.repo}/issues/{number}",
+            }  # noqa: E501
             self.issues[number] = issue
             self.accepted.append(request)
-            return Reply(status=201, body={k: v for k, v in issue.items() if k != "comments"} | {"comments": 0}, headers=self._headers())  # noqa: E501
+            return Reply(
+                status=201,
+                body={k: v for k, v in issue.items() if k != "comments"} | {"comments": 0},
+                headers=self._headers(),
+            )  # noqa: E501
         if rest and rest[0].isdigit() and int(rest[0]) in self.issues:
             issue = self.issues[int(rest[0])]
             if rest[1:] == ["comments"] and request.method == "POST":
@@ -1004,14 +1077,29 @@ class GitHubImitation(Imitation):
                     return self._invalid("body")
                 issue["comments"].append(text)
                 self.accepted.append(request)
-                return Reply(status=201, body={"id": len(issue["comments"]), "body": text}, headers=self._headers())  # noqa: E501
+                return Reply(
+                    status=201,
+                    body={"id": len(issue["comments"]), "body": text},
+                    headers=self._headers(),
+                )  # noqa: E501
             if not rest[1:] and request.method == "PATCH":
-                if body.get("state") not in (None, "open", "closed") or body.get("state_reason") not in (None, "completed", "not_planned", "reopened"):  # noqa: E501
+                if body.get("state") not in (None, "open", "closed") or body.get(
+                    "state_reason"
+                ) not in (None, "completed", "not_planned", "reopened"):  # noqa: E501
                     return self._invalid("state", "invalid")
-                issue.update({k: body[k] for k in ("state", "state_reason", "title", "body") if k in body})  # noqa: E501
+                issue.update(
+                    {k: body[k] for k in ("state", "state_reason", "title", "body") if k in body}
+                )  # noqa: E501
                 self.accepted.append(request)
-                return Reply(status=200, body={k: v for k, v in issue.items() if k != "comments"}, headers=self._headers())  # noqa: E501
-        return Reply(status=404, body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"})  # noqa: E501
+                return Reply(
+                    status=200,
+                    body={k: v for k, v in issue.items() if k != "comments"},
+                    headers=self._headers(),
+                )  # noqa: E501
+        return Reply(
+            status=404,
+            body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"},
+        )  # noqa: E501
 
 
 # -- Jira ------------------------------------------------------------------------------------
@@ -1041,20 +1129,27 @@ def validate_adf(doc: Any) -> list[str]:
             return
         if kind == "text":
             text = node.get("text")
-            problems.need(isinstance(text, str) and text != "", f"{where}: text nodes must not be empty")
+            problems.need(
+                isinstance(text, str) and text != "", f"{where}: text nodes must not be empty"
+            )
             for mark in node.get("marks", []) or []:
                 ok = isinstance(mark, dict) and mark.get("type") in _ADF_MARKS
                 problems.need(ok, f"{where}: unknown mark {mark!r}")
                 if ok and mark["type"] == "link":
                     href = (mark.get("attrs") or {}).get("href")
-                    problems.need(isinstance(href, str) and href, f"{where}: link mark needs attrs.href")
+                    problems.need(
+                        isinstance(href, str) and href, f"{where}: link mark needs attrs.href"
+                    )
             return
         children = node.get("content", [])
         problems.need(isinstance(children, list), f"{where}.content must be a list")
         child_inline = kind in ("paragraph", "heading")
         for i, child in enumerate(children if isinstance(children, list) else []):
             if kind in ("bulletList", "orderedList"):
-                problems.need(isinstance(child, dict) and child.get("type") == "listItem", f"{where}.content[{i}] must be a listItem")  # noqa: E501
+                problems.need(
+                    isinstance(child, dict) and child.get("type") == "listItem",
+                    f"{where}.content[{i}] must be a listItem",
+                )  # noqa: E501
             walk(child, f"{where}.content[{i}]", inline=child_inline)
 
     content = doc.get("content")
@@ -1073,7 +1168,13 @@ class JiraImitation(Imitation):
 
     service = "jira"
 
-    def __init__(self, *, email: str = "bot@example.com", api_token: str = "ATATT3xFfGF0test-token", project: str = "OPS") -> None:  # noqa: S107
+    def __init__(
+        self,
+        *,
+        email: str = "bot@example.com",
+        api_token: str = "ATATT3xFfGF0test-token",
+        project: str = "OPS",
+    ) -> None:  # noqa: S107
         super().__init__()
         self.email, self.api_token, self.project = email, api_token, project
         self.issues: dict[str, dict[str, Any]] = {}
@@ -1082,9 +1183,13 @@ class JiraImitation(Imitation):
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Jira's error envelope."""
         message = "Rate limit exceeded." if status == 429 else "Internal server error."
-        return Reply(status=status, body={"errorMessages": [message], "errors": {}}, headers=headers)
+        return Reply(
+            status=status, body={"errorMessages": [message], "errors": {}}, headers=headers
+        )
 
-    def _errors(self, status: int, errors: Mapping[str, str], messages: Sequence[str] = ()) -> Reply:
+    def _errors(
+        self, status: int, errors: Mapping[str, str], messages: Sequence[str] = ()
+    ) -> Reply:
         self._reject([*messages, *(f"{k}: {v}" for k, v in errors.items())])
         return Reply(status=status, body={"errorMessages": list(messages), "errors": dict(errors)})
 
@@ -1115,11 +1220,15 @@ class JiraImitation(Imitation):
             if "description" in fields:
                 adf = validate_adf(fields["description"])
                 if adf:
-                    errors["description"] = "Operation value must be an Atlassian Document: " + "; ".join(adf)  # noqa: E501
+                    errors["description"] = (
+                        "Operation value must be an Atlassian Document: " + "; ".join(adf)
+                    )  # noqa: E501
             for label in fields.get("labels", []) or []:
                 if not isinstance(label, str) or " " in label or len(label) > 255:
                     errors["labels"] = "Labels cannot contain spaces."
-            if "priority" in fields and not isinstance((fields["priority"] or {}).get("name"), str):
+            if "priority" in fields and not isinstance(
+                (fields["priority"] or {}).get("name"), str
+            ):
                 errors["priority"] = "Priority name must be a string."
             if errors:
                 return self._errors(400, errors)
@@ -1127,24 +1236,47 @@ class JiraImitation(Imitation):
             key = f"{self.project}-{number}"
             self.issues[key] = {"fields": fields, "comments": [], "status": "To Do"}
             self.accepted.append(request)
-            return Reply(status=201, body={"id": str(10000 + number), "key": key, "self": f"{self.url}/rest/api/3/issue/{10000 + number}"})  # noqa: E501
-        if len(parts) == 7 and parts[:5] == ["", "rest", "api", "3", "issue"] and parts[5] in self.issues:
+            return Reply(
+                status=201,
+                body={
+                    "id": str(10000 + number),
+                    "key": key,
+                    "self": f"{self.url}/rest/api/3/issue/{10000 + number}",
+                },
+            )  # noqa: E501
+        if (
+            len(parts) == 7
+            and parts[:5] == ["", "rest", "api", "3", "issue"]
+            and parts[5] in self.issues
+        ):
             issue = self.issues[parts[5]]
             if parts[6] == "comment" and request.method == "POST":
                 adf = validate_adf(body.get("body"))
                 if adf:
-                    return self._errors(400, {"comment": "Comment body is not valid ADF: " + "; ".join(adf)})  # noqa: E501
+                    return self._errors(
+                        400, {"comment": "Comment body is not valid ADF: " + "; ".join(adf)}
+                    )  # noqa: E501
                 issue["comments"].append(body["body"])
                 self.accepted.append(request)
-                return Reply(status=201, body={"id": str(len(issue["comments"])), "body": body["body"]})  # noqa: E501
+                return Reply(
+                    status=201, body={"id": str(len(issue["comments"])), "body": body["body"]}
+                )  # noqa: E501
             if parts[6] == "transitions" and request.method == "POST":
                 tid = (body.get("transition") or {}).get("id")
                 if tid not in self.transitions:
-                    return self._errors(400, {}, [f"Transition id '{tid}' is not valid for this issue."])  # noqa: E501
+                    return self._errors(
+                        400, {}, [f"Transition id '{tid}' is not valid for this issue."]
+                    )  # noqa: E501
                 issue["status"] = self.transitions[tid]
                 self.accepted.append(request)
                 return Reply(status=204)
-        return Reply(status=404, body={"errorMessages": ["Issue does not exist or you do not have permission to see it."], "errors": {}})  # noqa: E501
+        return Reply(
+            status=404,
+            body={
+                "errorMessages": ["Issue does not exist or you do not have permission to see it."],
+                "errors": {},
+            },
+        )  # noqa: E501
 
 
 # -- Zendesk ---------------------------------------------------------------------------------
@@ -1159,7 +1291,9 @@ class ZendeskImitation(Imitation):
 
     service = "zendesk"
 
-    def __init__(self, *, email: str = "agent@example.com", api_token: str = "zd-test-token-0123456789") -> None:  # noqa: S107
+    def __init__(
+        self, *, email: str = "agent@example.com", api_token: str = "zd-test-token-0123456789"
+    ) -> None:  # noqa: S107
         super().__init__()
         self.email, self.api_token = email, api_token
         self.tickets: dict[int, dict[str, Any]] = {}
@@ -1168,12 +1302,30 @@ class ZendeskImitation(Imitation):
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Zendesk's error bodies."""
         if status == 429:
-            return Reply(status=429, body={"error": "APIRateLimitExceeded", "description": "Number of allowed API requests per minute exceeded"}, headers=headers)  # noqa: E501
-        return Reply(status=status, body={"error": "InternalError", "description": "Server error"}, headers=headers)  # noqa: E501
+            return Reply(
+                status=429,
+                body={
+                    "error": "APIRateLimitExceeded",
+                    "description": "Number of allowed API requests per minute exceeded",
+                },
+                headers=headers,
+            )  # noqa: E501
+        return Reply(
+            status=status,
+            body={"error": "InternalError", "description": "Server error"},
+            headers=headers,
+        )  # noqa: E501
 
     def _invalid(self, details: Mapping[str, str]) -> Reply:
         self._reject([f"{k}: {v}" for k, v in details.items()])
-        return Reply(status=422, body={"error": "RecordInvalid", "description": "Record validation errors", "details": {k: [{"description": v}] for k, v in details.items()}})  # noqa: E501
+        return Reply(
+            status=422,
+            body={
+                "error": "RecordInvalid",
+                "description": "Record validation errors",
+                "details": {k: [{"description": v}] for k, v in details.items()},
+            },
+        )  # noqa: E501
 
     def _check(self, ticket: Mapping[str, Any], *, creating: bool) -> dict[str, str]:
         errors: dict[str, str] = {}
@@ -1188,13 +1340,22 @@ class ZendeskImitation(Imitation):
                 errors["comment"] = "Comment is too long"
         if "priority" in ticket and ticket["priority"] not in ("urgent", "high", "normal", "low"):
             errors["priority"] = "Priority is invalid"
-        if "status" in ticket and ticket["status"] not in ("new", "open", "pending", "hold", "solved", "closed"):  # noqa: E501
+        if "status" in ticket and ticket["status"] not in (
+            "new",
+            "open",
+            "pending",
+            "hold",
+            "solved",
+            "closed",
+        ):  # noqa: E501
             errors["status"] = "Status is invalid"
         subject = ticket.get("subject")
         if subject is not None and (not isinstance(subject, str) or len(subject) > 255):
             errors["subject"] = "Subject is too long"
         tags = ticket.get("tags", [])
-        if not isinstance(tags, list) or not all(isinstance(t, str) and " " not in t for t in tags):
+        if not isinstance(tags, list) or not all(
+            isinstance(t, str) and " " not in t for t in tags
+        ):
             errors["tags"] = "Tags must be words"
         return errors
 
@@ -1207,7 +1368,9 @@ class ZendeskImitation(Imitation):
         body = _json_body(request, problems)
         if problems or not isinstance(body, dict) or not isinstance(body.get("ticket"), dict):
             self._reject(problems or ["ticket is required"])
-            return Reply(status=400, body={"error": "InvalidEndpoint", "description": "Ticket is required"})  # noqa: E501
+            return Reply(
+                status=400, body={"error": "InvalidEndpoint", "description": "Ticket is required"}
+            )  # noqa: E501
         ticket = body["ticket"]
         if request.path == "/api/v2/tickets.json" and request.method == "POST":
             key = request.headers.get("idempotency-key")
@@ -1215,16 +1378,39 @@ class ZendeskImitation(Imitation):
                 raw, reply = self._idempotent[key]
                 if raw != request.body:
                     self._reject(["Idempotency-Key reused with another body"])
-                    return Reply(status=400, body={"error": "IdempotentRequestError", "description": "Request parameters do not match the original request"})  # noqa: E501
-                return attrs.evolve(reply, headers={**reply.headers, "x-idempotency-lookup": "hit"})  # noqa: E501
+                    return Reply(
+                        status=400,
+                        body={
+                            "error": "IdempotentRequestError",
+                            "description": "Request parameters do not match the original request",
+                        },
+                    )  # noqa: E501
+                return attrs.evolve(
+                    reply, headers={**reply.headers, "x-idempotency-lookup": "hit"}
+                )  # noqa: E501
             errors = self._check(ticket, creating=True)
             if errors:
                 return self._invalid(errors)
             ticket_id = len(self.tickets) + 1
-            stored = {"id": ticket_id, "status": ticket.get("status", "new"), **{k: v for k, v in ticket.items() if k != "comment"}, "comments": [ticket["comment"]]}  # noqa: E501
+            stored = {
+                "id": ticket_id,
+                "status": ticket.get("status", "new"),
+                **{k: v for k, v in ticket.items() if k != "comment"},
+                "comments": [ticket["comment"]],
+            }  # noqa: E501
             self.tickets[ticket_id] = stored
             self.accepted.append(request)
-            reply = Reply(status=201, body={"ticket": {k: v for k, v in stored.items() if k != "comments"} | {"url": f"{self.url}/api/v2/tickets/{ticket_id}.json"}}, headers={"Location": f"{self.url}/api/v2/tickets/{ticket_id}.json", "x-idempotency-lookup": "miss"})  # noqa: E501
+            reply = Reply(
+                status=201,
+                body={
+                    "ticket": {k: v for k, v in stored.items() if k != "comments"}
+                    | {"url": f"{self.url}/api/v2/tickets/{ticket_id}.json"}
+                },
+                headers={
+                    "Location": f"{self.url}/api/v2/tickets/{ticket_id}.json",
+                    "x-idempotency-lookup": "miss",
+                },
+            )  # noqa: E501
             if key:
                 self._idempotent[key] = (request.body, reply)
             return reply
@@ -1238,7 +1424,9 @@ class ZendeskImitation(Imitation):
                 stored["comments"].append(ticket["comment"])
             stored.update({k: v for k, v in ticket.items() if k != "comment"})
             self.accepted.append(request)
-            return Reply(status=200, body={"ticket": {k: v for k, v in stored.items() if k != "comments"}})  # noqa: E501
+            return Reply(
+                status=200, body={"ticket": {k: v for k, v in stored.items() if k != "comments"}}
+            )  # noqa: E501
         return Reply(status=404, body={"error": "RecordNotFound", "description": "Not found"})
 
 
@@ -1260,22 +1448,48 @@ class OpsgenieImitation(Imitation):
         self._ids = itertools.count(1)
 
     def _processed(self) -> Reply:
-        return Reply(status=202, body={"result": "Request will be processed", "took": 0.012, "requestId": f"43a29c5c-3dbf-4fa4-9c26-{next(self._ids):012d}"})  # noqa: E501
+        return Reply(
+            status=202,
+            body={
+                "result": "Request will be processed",
+                "took": 0.012,
+                "requestId": f"43a29c5c-3dbf-4fa4-9c26-{next(self._ids):012d}",
+            },
+        )  # noqa: E501
 
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Opsgenie's error envelope."""
-        message = "You are making too many requests! To avoid errors, we recommend you limit requests." if status == 429 else "Internal Server Error"  # noqa: E501
-        return Reply(status=status, body={"message": message, "took": 0.001, "requestId": "0"}, headers=headers)  # noqa: E501
+        message = (
+            "You are making too many requests! To avoid errors, we recommend you limit requests."
+            if status == 429
+            else "Internal Server Error"
+        )  # noqa: E501
+        return Reply(
+            status=status,
+            body={"message": message, "took": 0.001, "requestId": "0"},
+            headers=headers,
+        )  # noqa: E501
 
     def _invalid(self, errors: Mapping[str, str]) -> Reply:
         self._reject([f"{k}: {v}" for k, v in errors.items()])
-        return Reply(status=422, body={"message": "Request body is not processable. Please check the errors.", "errors": dict(errors), "took": 0.001, "requestId": "0"})  # noqa: E501
+        return Reply(
+            status=422,
+            body={
+                "message": "Request body is not processable. Please check the errors.",
+                "errors": dict(errors),
+                "took": 0.001,
+                "requestId": "0",
+            },
+        )  # noqa: E501
 
     def handle(self, request: Request) -> Reply:
         """Route and validate an alert request."""
         if request.headers.get("authorization") != f"GenieKey {self.api_key}":
             self._reject(["could not authenticate"])
-            return Reply(status=401, body={"message": "Could not authenticate", "took": 0.0, "requestId": "0"})  # noqa: E501
+            return Reply(
+                status=401,
+                body={"message": "Could not authenticate", "took": 0.0, "requestId": "0"},
+            )  # noqa: E501
         problems = _Problems()
         body = _json_body(request, problems)
         if problems or not isinstance(body, dict) or request.method != "POST":
@@ -1288,16 +1502,28 @@ class OpsgenieImitation(Imitation):
                 errors["message"] = "Message can not be empty."
             elif len(message) > 130:
                 errors["message"] = "Message can not be longer than 130 characters."
-            for name, limit in (("alias", 512), ("description", 15000), ("entity", 512), ("source", 100), ("note", 25000)):  # noqa: E501
+            for name, limit in (
+                ("alias", 512),
+                ("description", 15000),
+                ("entity", 512),
+                ("source", 100),
+                ("note", 25000),
+            ):  # noqa: E501
                 if name in body and (not isinstance(body[name], str) or len(body[name]) > limit):
                     errors[name] = f"{name} can not be longer than {limit} characters."
             if "priority" in body and body["priority"] not in ("P1", "P2", "P3", "P4", "P5"):
                 errors["priority"] = "Priority should be one of [P1, P2, P3, P4, P5]"
             tags = body.get("tags", [])
-            if not isinstance(tags, list) or len(tags) > 20 or any(not isinstance(t, str) or len(t) > 50 for t in tags):  # noqa: E501
+            if (
+                not isinstance(tags, list)
+                or len(tags) > 20
+                or any(not isinstance(t, str) or len(t) > 50 for t in tags)
+            ):  # noqa: E501
                 errors["tags"] = "Tags can not be more than 20, each at most 50 characters."
             details = body.get("details", {})
-            if not isinstance(details, dict) or any(not isinstance(v, str) for v in details.values()):
+            if not isinstance(details, dict) or any(
+                not isinstance(v, str) for v in details.values()
+            ):
                 errors["details"] = "Details must be a map of strings."
             elif sum(len(k) + len(v) for k, v in details.items()) > 8000:
                 errors["details"] = "Details can not be longer than 8000 characters."
@@ -1308,7 +1534,13 @@ class OpsgenieImitation(Imitation):
             if current is not None and current["status"] == "open":
                 current["count"] += 1
             else:
-                self.alerts[alias] = {"status": "open", "acknowledged": False, "count": 1, "notes": [], "alert": body}  # noqa: E501
+                self.alerts[alias] = {
+                    "status": "open",
+                    "acknowledged": False,
+                    "count": 1,
+                    "notes": [],
+                    "alert": body,
+                }  # noqa: E501
             self.accepted.append(request)
             return self._processed()
         match = re.fullmatch(r"/v2/alerts/([^/]+)/(close|acknowledge|notes)", request.path)
@@ -1316,7 +1548,14 @@ class OpsgenieImitation(Imitation):
             alias, action = unquote(match.group(1)), match.group(2)
             current = self.alerts.get(alias)
             if current is None:
-                return Reply(status=404, body={"message": f"Alert with alias [{alias}] does not exist", "took": 0.0, "requestId": "0"})  # noqa: E501
+                return Reply(
+                    status=404,
+                    body={
+                        "message": f"Alert with alias [{alias}] does not exist",
+                        "took": 0.0,
+                        "requestId": "0",
+                    },
+                )  # noqa: E501
             if action == "notes":
                 note = body.get("note")
                 if not isinstance(note, str) or not note or len(note) > 25000:
