@@ -75,7 +75,9 @@ class LoopbackServer:
     port: int = 0
     max_body: int = 1 << 24
     _tg: anyio.abc.TaskGroup | None = attrs.field(init=False, default=None)
-    _listener: anyio.abc.SocketListener | None = attrs.field(init=False, default=None)
+    _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = attrs.field(
+        init=False, default=None
+    )
 
     @property
     def url(self) -> str:
@@ -92,7 +94,7 @@ class LoopbackServer:
                         anyio.DelimiterNotFound, anyio.ClosedResourceError):  # fmt: skip
                     return
                 lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+                method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
                 headers = {}
                 for line in lines[1:]:
                     name, _, value = line.partition(":")
@@ -131,34 +133,12 @@ class LoopbackServer:
                     return
 
     async def __aenter__(self) -> Self:
-        self._listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-        self._port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._listener.serve, self._serve)
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(exc_type, exc, tb)
-        if self._listener is not None:
-            await self._listener.aclose()
-        self._tg = self._listener = None
-
-    async def __aenter__(self) -> Self:
-        self._listener = await anyio.create_tcp_listener(
-            local_host=self.host, local_port=self.port
-        )
-        self.port = self._listener.extra(anyio.abc.SocketAttribute.local_port)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        self._tg.start_soon(self._listener.serve, self._serve)
+        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
+        self.port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
+        tg = anyio.create_task_group()
+        await tg.__aenter__()
+        tg.start_soon(listener.serve, self._serve)
+        self._listener, self._tg = listener, tg
         return self
 
     async def __aexit__(

@@ -23,7 +23,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def synapse_python() -> Path | None:
     """The interpreter that has matrix-synapse: ``$SYNAPSE_PYTHON`` or ``.peers/synapse``."""
     configured = os.environ.get("SYNAPSE_PYTHON")
-    candidate = Path(configured) if configured else ROOT / ".peers" / "synapse" / "venv" / "bin" / "python"
+    candidate = (
+        Path(configured) if configured else ROOT / ".peers" / "synapse" / "venv" / "bin" / "python"
+    )
     return candidate if candidate.exists() else None
 
 
@@ -36,10 +38,25 @@ class Homeserver:
         """Register *user* with the shared secret; return an access token."""
         nonce = httpx.get(f"{self.url}/_synapse/admin/v1/register").json()["nonce"]
         mac = hmac.new(self.shared_secret.encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), user.encode(), password.encode(), b"admin" if admin else b"notadmin"]))
+        mac.update(
+            b"\x00".join(
+                [
+                    nonce.encode(),
+                    user.encode(),
+                    password.encode(),
+                    b"admin" if admin else b"notadmin",
+                ]
+            )
+        )
         answer = httpx.post(
             f"{self.url}/_synapse/admin/v1/register",
-            json={"nonce": nonce, "username": user, "password": password, "admin": admin, "mac": mac.hexdigest()},
+            json={
+                "nonce": nonce,
+                "username": user,
+                "password": password,
+                "admin": admin,
+                "mac": mac.hexdigest(),
+            },
         )
         answer.raise_for_status()
         return str(answer.json()["access_token"])
@@ -95,12 +112,16 @@ rc_login:
     )
     subprocess.run(
         [str(python), "-m", "synapse.app.homeserver", "-c", str(config), "--generate-keys"],
-        check=True, capture_output=True, timeout=120,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
     log = (folder / "synapse.log").open("wb")
     proc = subprocess.Popen(
         [str(python), "-m", "synapse.app.homeserver", "-c", str(config)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=folder,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=folder,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -112,7 +133,9 @@ rc_login:
             except httpx.TransportError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("synapse did not start: " + (folder / "synapse.log").read_text()[-2000:])
+                raise RuntimeError(
+                    "synapse did not start: " + (folder / "synapse.log").read_text()[-2000:]
+                )
             time.sleep(0.2)
         yield Homeserver(url=url, shared_secret=secret)
     finally:

@@ -20,7 +20,15 @@ from socialplug.testing.outbound import (
     validate_discord_message,
 )
 
-from .conftest import HOSTILE, OWN_OUTBOUND, SHARED_OUTBOUND, deliveries, make_alert, make_post, need_shared
+from .conftest import (
+    HOSTILE,
+    OWN_OUTBOUND,
+    SHARED_OUTBOUND,
+    deliveries,
+    make_alert,
+    make_post,
+    need_shared,
+)
 
 
 pytestmark = pytest.mark.anyio
@@ -46,7 +54,9 @@ def test_discord_validator_on_every_shared_example() -> None:
             assert any("mutually exclusive" in p for p in problems)
         else:
             assert problems == [], path.name
-    parsed = json.loads((folder / "discord__message_08_allowed_mentions_examples.json").read_text())
+    parsed = json.loads(
+        (folder / "discord__message_08_allowed_mentions_examples.json").read_text()
+    )
     assert discord_pings(parsed) == ["@everyone", "<@1234>", "<@5678>"]
 
 
@@ -68,7 +78,8 @@ def test_default_layouts_escape_and_fit() -> None:
         assert "[https://good.example](https://evil.example)" not in flat
         assert validate_adaptive_card(teams_message(item)["attachments"][0]["content"]) == []
         mm = json.dumps(mattermost_message(item), ensure_ascii=False)
-        assert "@channel" not in mm and "@here" not in mm
+        assert "@channel" not in mm
+        assert "@here" not in mm
     assert "and 25 more" in json.dumps(discord_message(alert), ensure_ascii=False)
 
 
@@ -122,7 +133,18 @@ async def test_teams_delivers_cards() -> None:
         teams.fail_next(429, retry_after=4)
         with pytest.raises(DeliveryError) as limited:
             await sink.deliver(deliveries(make_post(3)))
-        bad = TeamsWebhookSink(teams.webhook_url, render=lambda item: {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive", "content": {"type": "AdaptiveCard", "version": "1.6", "body": []}}]})  # noqa: E501
+        bad = TeamsWebhookSink(
+            teams.webhook_url,
+            render=lambda item: {
+                "type": "message",
+                "attachments": [
+                    {
+                        "contentType": "application/vnd.microsoft.card.adaptive",
+                        "content": {"type": "AdaptiveCard", "version": "1.6", "body": []},
+                    }
+                ],
+            },
+        )
         with pytest.raises(DeliveryError) as invalid:
             await bad.deliver(deliveries(make_post()))
         await sink.aclose()
@@ -131,7 +153,8 @@ async def test_teams_delivers_cards() -> None:
     alert_card = teams.cards[1]
     assert alert_card["actions"][0]["url"] == "https://status.example.com/incidents/1"
     assert alert_card["body"][0]["color"] == "Attention"
-    assert limited.value.retryable and limited.value.retry_after == 4
+    assert limited.value.retryable
+    assert limited.value.retry_after == 4
     assert not invalid.value.retryable
     assert teams.signature not in repr(sink) + str(limited.value)
 

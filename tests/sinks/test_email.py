@@ -156,7 +156,8 @@ async def _deliver(sink: EmailSink, batch: Any) -> None:
 def _parts(msg: EmailMessage) -> tuple[str, str]:
     plain = msg.get_body(("plain",))
     html = msg.get_body(("html",))
-    assert plain is not None and html is not None
+    assert plain is not None
+    assert html is not None
     return plain.get_content(), html.get_content()
 
 
@@ -206,7 +207,8 @@ async def test_digest_mode_sends_one_message(
     text, _ = _parts(box.messages[0])
     assert box.messages[0]["Subject"] == "Digest: 3 items"
     lines = [line for line in text.splitlines() if line.startswith("* ")]
-    assert lines[0].startswith("* [P1]") and lines[1].startswith("* [P3]")
+    assert lines[0].startswith("* [P1]")
+    assert lines[1].startswith("* [P3]")
 
 
 async def test_wrong_password_is_permanent_and_secret(
@@ -248,7 +250,8 @@ def test_templates_escape_html() -> None:
     single = render_single(post)
     digest = render_digest([post, make_alert()])
     for html in (single.html, digest.html):
-        assert "<img" not in html and "<script>" not in html
+        assert "<img" not in html
+        assert "<script>" not in html
     assert single.subject.startswith('"><img')  # subjects are plain text
 
 

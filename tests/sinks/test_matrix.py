@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,9 +57,14 @@ def _events(hs: Homeserver, token: str, room_id: str) -> list[dict[str, Any]]:
 pytestmark = [pytest.mark.anyio, pytest.mark.peers]
 
 
-async def test_messages_threads_and_transaction_ids(homeserver: Homeserver, room: tuple[str, str]) -> None:
+async def test_messages_threads_and_transaction_ids(
+    homeserver: Homeserver, room: tuple[str, str]
+) -> None:
     token, room_id = room
-    opened, updated = make_alert("incident.opened", incident="m-1"), make_alert("incident.updated", incident="m-1")
+    opened, updated = (
+        make_alert("incident.opened", incident="m-1"),
+        make_alert("incident.updated", incident="m-1"),
+    )
     batch = deliveries(make_post(text=HOSTILE), opened, updated)
     sink = MatrixSink(homeserver.url, token, room_id)
     await sink.deliver(batch)
@@ -75,13 +79,16 @@ async def test_messages_threads_and_transaction_ids(homeserver: Homeserver, room
     assert post["m.mentions"] == {}
     assert "<script>" not in post["formatted_body"]
     assert "&lt;script&gt;" in post["formatted_body"]
-    assert "@room" not in post["body"] and "@channel" not in post["body"]
+    assert "@room" not in post["body"]
+    assert "@channel" not in post["body"]
     assert reply["m.relates_to"]["rel_type"] == "m.thread"
     assert reply["m.relates_to"]["event_id"] == events[1]["event_id"]
     assert "m.relates_to" not in root
 
 
-async def test_bad_token_is_permanent_and_hidden(homeserver: Homeserver, room: tuple[str, str], caplog: pytest.LogCaptureFixture) -> None:
+async def test_bad_token_is_permanent_and_hidden(
+    homeserver: Homeserver, room: tuple[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     _, room_id = room
     sink = MatrixSink(homeserver.url, "syt_not_a_real_token_xyz", room_id)

@@ -72,9 +72,11 @@ async def test_errors(caplog: pytest.LogCaptureFixture) -> None:
             await short.deliver(deliveries(make_alert()))
         await sink.aclose()
         await short.aclose()
-    assert limited.value.retryable and limited.value.retry_after == 1.5
+    assert limited.value.retryable
+    assert limited.value.retry_after == 1.5
     assert down.value.retryable
-    assert not invalid.value.retryable and invalid.value.status_code == 400
+    assert not invalid.value.retryable
+    assert invalid.value.status_code == 400
     assert "routing_key" in str(invalid.value)
     for shown in (repr(sink), str(limited.value), caplog.text):
         assert KEY not in shown

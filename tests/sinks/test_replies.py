@@ -8,7 +8,6 @@ import re
 import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -58,13 +57,22 @@ def mastodon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PEER_DIR": str(peer_dir), "MM_PORT": str(port)}
-    started = subprocess.run(["bash", str(MOCK), "start"], env=env, capture_output=True, text=True, timeout=60)
+    started = subprocess.run(
+        ["bash", str(MOCK), "start"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     if started.returncode != 0:
         pytest.fail(f"mastodon_mock did not start: {started.stderr[-500:]}")
     try:
         yield started.stdout.strip().splitlines()[-1]
     finally:
-        subprocess.run(["bash", str(MOCK), "stop"], env=env, capture_output=True, timeout=60)
+        subprocess.run(
+            ["bash", str(MOCK), "stop"], env=env, capture_output=True, timeout=60, check=False
+        )
 
 
 async def test_drafts_once_per_delivery_and_notifies_chat() -> None:
@@ -72,8 +80,11 @@ async def test_drafts_once_per_delivery_and_notifies_chat() -> None:
     batch = deliveries(make_post(1), make_post(2))
     async with SlackImitation() as slack:
         sink = ReplySink(
-            queue, _compose, notify=SlackWebhookSink(slack.webhook_url),
-            callback_url="https://ops.example.com/socialplug", secret=SECRET,
+            queue,
+            _compose,
+            notify=SlackWebhookSink(slack.webhook_url),
+            callback_url="https://ops.example.com/socialplug",
+            secret=SECRET,
         )
         await sink.deliver(batch)
         await sink.deliver(batch)  # a replay: no new drafts, no new notices
@@ -112,7 +123,9 @@ async def test_decisions_are_final_and_audited() -> None:
     with pytest.raises(ConfigurationError, match="no draft"):
         await queue.approve("nope", by="eli")
     approved = await queue.get(first.id)
-    assert approved is not None and approved.text == "Edited reply" and approved.decided_by == "dana"
+    assert approved is not None
+    assert approved.text == "Edited reply"
+    assert approved.decided_by == "dana"
     trail = [(e.draft, e.action, e.actor) for e in await queue.audit()]
     assert (first.id, "approved", "dana") in trail
     assert (second.id, "rejected", "eli") in trail
@@ -123,8 +136,13 @@ async def test_callback_approves_and_posts_exactly_once(mastodon: str) -> None:
     store = MemoryStateStore()
     queue = ApprovalQueue(store)
     async with httpx.AsyncClient() as http:
-        original = (await http.post(f"{mastodon}/api/v1/statuses", json={"status": "My train is stuck"},
-                                    headers={"Authorization": "Bearer bob_token"})).json()
+        original = (
+            await http.post(
+                f"{mastodon}/api/v1/statuses",
+                json={"status": "My train is stuck"},
+                headers={"Authorization": "Bearer bob_token"},
+            )
+        ).json()
         post = make_post(1, id=original["id"], url=original["url"])
         sink = ReplySink(queue, _compose, callback_url="http://unused", secret=SECRET)
         await sink.deliver(deliveries(post))
@@ -135,18 +153,26 @@ async def test_callback_approves_and_posts_exactly_once(mastodon: str) -> None:
             assert approve_link is not None
             path = approve_link.removeprefix("http://unused")
             page = await http.get(server.url + path)
-            assert page.status_code == 200 and "<form" in page.text  # GET decides nothing
+            assert page.status_code == 200
+            assert "<form" in page.text
             assert (await queue.get(draft.id)).status == "pending"  # type: ignore[union-attr]
             token = re.search(r'name="token" value="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
-            forged = await http.post(server.url + path.split("?")[0], data={"token": "0" * 32, "by": "x"})
+            forged = await http.post(
+                server.url + path.split("?")[0], data={"token": "0" * 32, "by": "x"}
+            )
             assert forged.status_code == 403
-            answer = await http.post(server.url + path.split("?")[0], data={"token": token, "by": "dana"})
+            answer = await http.post(
+                server.url + path.split("?")[0], data={"token": token, "by": "dana"}
+            )
             assert answer.status_code == 200, answer.text
             assert answer.json()["status"] == "posted"
-            again = await http.post(server.url + path.split("?")[0], data={"token": token, "by": "dana"})
+            again = await http.post(
+                server.url + path.split("?")[0], data={"token": token, "by": "dana"}
+            )
             assert again.status_code == 409
         posted = await queue.get(draft.id)
-        assert posted is not None and posted.posted_id
+        assert posted is not None
+        assert posted.posted_id
         # A crash after posting but before recording: posting again is deduplicated.
         assert (await replier.post(posted)).id == posted.posted_id
         await replier.aclose()
@@ -161,27 +187,43 @@ async def test_signed_json_api_rejects() -> None:
     await ReplySink(queue, _compose).deliver(deliveries(make_post(1)))
     (draft,) = await queue.pending()
     async with ApprovalServer(queue, SECRET) as server, httpx.AsyncClient() as http:
-        listing = await http.get(server.url + "/drafts", headers={"X-Socialplug-Signature": sign(SECRET, b"")})
+        listing = await http.get(
+            server.url + "/drafts", headers={"X-Socialplug-Signature": sign(SECRET, b"")}
+        )
         assert [d["id"] for d in listing.json()] == [draft.id]
         assert (await http.get(server.url + "/drafts")).status_code == 401
         body = json.dumps({"by": "ops-bot", "reason": "duplicate"}).encode()
-        unsigned = await http.post(server.url + f"/drafts/{draft.id}/reject", content=body,
-                                   headers={"Content-Type": "application/json"})
+        unsigned = await http.post(
+            server.url + f"/drafts/{draft.id}/reject",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
         assert unsigned.status_code == 401
-        signed = await http.post(server.url + f"/drafts/{draft.id}/reject", content=body,
-                                 headers={"Content-Type": "application/json", "X-Socialplug-Signature": sign(SECRET, body)})  # noqa: E501
+        signed = await http.post(
+            server.url + f"/drafts/{draft.id}/reject",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Socialplug-Signature": sign(SECRET, body),
+            },
+        )
         assert signed.json()["status"] == "rejected"
     assert await publish_approved(queue, []) == []
     rejected = await queue.get(draft.id)
-    assert rejected is not None and rejected.reason == "duplicate"
+    assert rejected is not None
+    assert rejected.reason == "duplicate"
 
 
 def test_tid_is_valid_and_stable() -> None:
-    draft = Draft(id="abc", platform="bluesky", text="x", created_at=datetime(2026, 11, 26, tzinfo=UTC))
+    draft = Draft(
+        id="abc", platform="bluesky", text="x", created_at=datetime(2026, 11, 26, tzinfo=UTC)
+    )
     tid = tid_for(draft)
     assert re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", tid)
     assert tid == tid_for(draft)
-    assert tid != tid_for(Draft(id="abd", platform="bluesky", text="x", created_at=draft.created_at))
+    assert tid != tid_for(
+        Draft(id="abd", platform="bluesky", text="x", created_at=draft.created_at)
+    )
 
 
 class _Pds:
@@ -189,9 +231,18 @@ class _Pds:
 
     def __init__(self) -> None:
         self.records: dict[str, dict[str, Any]] = {
-            "parent": {"$type": "app.bsky.feed.post", "text": "stuck", "createdAt": "2026-11-26T10:00:00Z",
-                       "reply": {"root": {"uri": "at://did:plc:bob/app.bsky.feed.post/root", "cid": "bafyroot"},
-                                 "parent": {"uri": "at://did:plc:bob/app.bsky.feed.post/root", "cid": "bafyroot"}}},
+            "parent": {
+                "$type": "app.bsky.feed.post",
+                "text": "stuck",
+                "createdAt": "2026-11-26T10:00:00Z",
+                "reply": {
+                    "root": {"uri": "at://did:plc:bob/app.bsky.feed.post/root", "cid": "bafyroot"},
+                    "parent": {
+                        "uri": "at://did:plc:bob/app.bsky.feed.post/root",
+                        "cid": "bafyroot",
+                    },
+                },
+            },
         }
         self.writes: list[dict[str, Any]] = []
 
@@ -199,23 +250,54 @@ class _Pds:
         if request.path == "/xrpc/com.atproto.server.createSession":
             body = request.json()
             if body != {"identifier": "ops.test", "password": "app-pass-1234"}:
-                return Reply(status=401, body={"error": "AuthenticationRequired", "message": "Invalid identifier or password"})
-            return Reply(body={"did": "did:plc:ops", "handle": "ops.test", "accessJwt": "jwt-access-xyz", "refreshJwt": "jwt-refresh-xyz"})
+                return Reply(
+                    status=401,
+                    body={
+                        "error": "AuthenticationRequired",
+                        "message": "Invalid identifier or password",
+                    },
+                )
+            return Reply(
+                body={
+                    "did": "did:plc:ops",
+                    "handle": "ops.test",
+                    "accessJwt": "jwt-access-xyz",
+                    "refreshJwt": "jwt-refresh-xyz",
+                }
+            )
         if request.headers.get("authorization") != "Bearer jwt-access-xyz":
             return Reply(status=401, body={"error": "AuthMissing"})
         if request.path == "/xrpc/com.atproto.repo.getRecord":
             rkey = request.query["rkey"]
-            return Reply(body={"uri": f"at://{request.query['repo']}/{request.query['collection']}/{rkey}", "cid": f"bafy{rkey}", "value": self.records[rkey]})
+            return Reply(
+                body={
+                    "uri": f"at://{request.query['repo']}/{request.query['collection']}/{rkey}",
+                    "cid": f"bafy{rkey}",
+                    "value": self.records[rkey],
+                }
+            )
         if request.path == "/xrpc/com.atproto.repo.putRecord":
             body = request.json()
             record = body["record"]
-            ok = (re.fullmatch(r"[234567a-j][234567a-z]{12}", body["rkey"]) and body["collection"] == "app.bsky.feed.post"
-                  and record["$type"] == "app.bsky.feed.post" and len(record["text"]) <= 300 and record["createdAt"].endswith("Z"))
+            ok = (
+                re.fullmatch(r"[234567a-j][234567a-z]{12}", body["rkey"])
+                and body["collection"] == "app.bsky.feed.post"
+                and record["$type"] == "app.bsky.feed.post"
+                and len(record["text"]) <= 300
+                and record["createdAt"].endswith("Z")
+            )
             if not ok:
-                return Reply(status=400, body={"error": "InvalidRequest", "message": "Invalid record"})
+                return Reply(
+                    status=400, body={"error": "InvalidRequest", "message": "Invalid record"}
+                )
             self.writes.append(body)
             self.records[body["rkey"]] = record
-            return Reply(body={"uri": f"at://did:plc:ops/app.bsky.feed.post/{body['rkey']}", "cid": "bafynew"})
+            return Reply(
+                body={
+                    "uri": f"at://did:plc:ops/app.bsky.feed.post/{body['rkey']}",
+                    "cid": "bafynew",
+                }
+            )
         return Reply(status=404, body={"error": "MethodNotImplemented"})
 
 
@@ -223,14 +305,22 @@ async def test_bluesky_replier_threads_and_is_idempotent() -> None:
     pds = _Pds()
     async with LoopbackServer(pds) as server:
         replier = BlueskyReplier(server.url, "ops.test", "app-pass-1234")
-        draft = Draft(id="d1", platform="bluesky", text="We know. " * 50, created_at=datetime(2026, 11, 26, 12, tzinfo=UTC),
-                      reply_to="at://did:plc:bob/app.bsky.feed.post/parent")
+        draft = Draft(
+            id="d1",
+            platform="bluesky",
+            text="We know. " * 50,
+            created_at=datetime(2026, 11, 26, 12, tzinfo=UTC),
+            reply_to="at://did:plc:bob/app.bsky.feed.post/parent",
+        )
         first = await replier.post(draft)
         second = await replier.post(draft)
         await replier.aclose()
     assert first == second
     assert len({w["rkey"] for w in pds.writes}) == 1  # the same record, never a second post
     reply = pds.writes[0]["record"]["reply"]
-    assert reply["parent"] == {"uri": "at://did:plc:bob/app.bsky.feed.post/parent", "cid": "bafyparent"}
+    assert reply["parent"] == {
+        "uri": "at://did:plc:bob/app.bsky.feed.post/parent",
+        "cid": "bafyparent",
+    }
     assert reply["root"]["cid"] == "bafyroot"
     assert "app-pass-1234" not in repr(replier)

@@ -55,14 +55,18 @@ async def test_github_issue_per_incident_with_comments_and_close(tmp_path: Path)
     assert "[https://good.example](https://evil.example)" not in post["body"]
 
 
-async def test_github_rate_limit_is_retryable_and_token_hidden(caplog: pytest.LogCaptureFixture) -> None:
+async def test_github_rate_limit_is_retryable_and_token_hidden(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     caplog.set_level(logging.DEBUG)
     async with GitHubImitation() as gh:
         sink = GitHubIssuesSink(gh.token, gh.repo, base_url=gh.url)
         gh.fail_next(403, retry_after=30)
         with pytest.raises(DeliveryError) as limited:
             await sink.deliver(deliveries(make_post()))
-        bad = GitHubIssuesSink(gh.token, gh.repo, base_url=gh.url, render=lambda item: {"title": ""})
+        bad = GitHubIssuesSink(
+            gh.token, gh.repo, base_url=gh.url, render=lambda item: {"title": ""}
+        )
         with pytest.raises(DeliveryError) as invalid:
             await bad.deliver(deliveries(make_post()))
         wrong = GitHubIssuesSink("ghp_wrongwrongwrong", gh.repo, base_url=gh.url)
@@ -120,13 +124,20 @@ async def test_jira_errors() -> None:
     assert limited.value.retryable
     assert limited.value.retry_after == 5
     assert auth.value.status_code == 401
-    assert jira.api_token not in repr(sink) and "not-the-token-123" not in str(auth.value)
+    assert jira.api_token not in repr(sink)
+    assert "not-the-token-123" not in str(auth.value)
 
 
 def test_adf_of_every_kind_validates() -> None:
     for item in (make_post(text=""), make_post(text="a\n\nb"), make_alert(posts=()), make_alert()):
         assert validate_adf(adf_document(item)) == []
-    assert validate_adf({"type": "doc", "version": 1, "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}]})  # noqa: E501
+    assert validate_adf(
+        {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": ""}]}],
+        }
+    )
 
 
 async def test_zendesk_ticket_idempotent_create_notes_and_solve() -> None:
@@ -134,7 +145,9 @@ async def test_zendesk_ticket_idempotent_create_notes_and_solve() -> None:
         sink = ZendeskSink(zd.url, zd.email, zd.api_token, tags=["social"])
         batch = deliveries(LIFECYCLE[0])
         await sink.deliver(batch)
-        again = ZendeskSink(zd.url, zd.email, zd.api_token, tags=["social"])  # replay after a crash
+        again = ZendeskSink(
+            zd.url, zd.email, zd.api_token, tags=["social"]
+        )  # replay after a crash
         await again.deliver(batch)
         await sink.deliver(deliveries(*LIFECYCLE[1:]))
         await sink.aclose()
@@ -152,7 +165,12 @@ async def test_zendesk_ticket_idempotent_create_notes_and_solve() -> None:
 
 async def test_zendesk_errors() -> None:
     async with ZendeskImitation() as zd:
-        sink = ZendeskSink(zd.url, zd.email, zd.api_token, render=lambda item: {"subject": "x", "comment": {"body": ""}})  # noqa: E501
+        sink = ZendeskSink(
+            zd.url,
+            zd.email,
+            zd.api_token,
+            render=lambda item: {"subject": "x", "comment": {"body": ""}},
+        )
         with pytest.raises(DeliveryError) as invalid:
             await sink.deliver(deliveries(make_post()))
         ok = ZendeskSink(zd.url, zd.email, zd.api_token)
@@ -163,25 +181,31 @@ async def test_zendesk_errors() -> None:
             await s.aclose()
     assert invalid.value.status_code == 422
     assert not invalid.value.retryable
-    assert limited.value.retryable and limited.value.retry_after == 9
+    assert limited.value.retryable
+    assert limited.value.retry_after == 9
     assert zd.api_token not in repr(ok) + str(limited.value)
 
 
 async def test_opsgenie_alias_lifecycle() -> None:
     async with OpsgenieImitation() as og:
-        sink = OpsgenieSink(og.api_key, base_url=og.url, responders=[{"type": "team", "name": "ops"}])
+        sink = OpsgenieSink(
+            og.api_key, base_url=og.url, responders=[{"type": "team", "name": "ops"}]
+        )
         opened = deliveries(LIFECYCLE[0])
         await sink.deliver(opened)
         replay = OpsgenieSink(og.api_key, base_url=og.url)  # another process, after a crash
         await replay.deliver(opened)
         await replay.aclose()
-        await sink.deliver(deliveries(make_alert("incident.acknowledged", incident="inc-9"), *LIFECYCLE[1:]))  # noqa: E501
+        await sink.deliver(
+            deliveries(make_alert("incident.acknowledged", incident="inc-9"), *LIFECYCLE[1:])
+        )
         await sink.deliver(deliveries(make_post(text=HOSTILE * 100, title="t" * 400)))
         await sink.aclose()
     assert og.problems == []
     alert = og.alerts["inc-9"]
     assert alert["count"] == 2  # Opsgenie deduplicated the replay on the alias
-    assert alert["acknowledged"] and alert["status"] == "closed"
+    assert alert["acknowledged"]
+    assert alert["status"] == "closed"
     assert len(alert["notes"]) == 1
     assert alert["alert"]["responders"] == [{"type": "team", "name": "ops"}]
     assert alert["alert"]["priority"] == "P1"
@@ -198,13 +222,17 @@ async def test_opsgenie_errors() -> None:
             await sink.deliver(deliveries(make_post()))
         for s in (wrong, sink):
             await s.aclose()
-    assert auth.value.status_code == 401 and not auth.value.retryable
-    assert invalid.value.status_code == 422 and not invalid.value.retryable
+    assert auth.value.status_code == 401
+    assert not auth.value.retryable
+    assert invalid.value.status_code == 422
+    assert not invalid.value.retryable
     assert "wrong-key-0000" not in str(auth.value) + repr(wrong)
 
 
 def test_opsgenie_layout_fits() -> None:
-    alert = opsgenie_alert(make_alert(title="x" * 500, data={f"k{i}": "v" * 600 for i in range(30)}))
+    alert = opsgenie_alert(
+        make_alert(title="x" * 500, data={f"k{i}": "v" * 600 for i in range(30)})
+    )
     assert len(alert["message"]) == 130
     assert sum(len(k) + len(v) for k, v in alert["details"].items()) <= 8000
 

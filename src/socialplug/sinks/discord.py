@@ -8,12 +8,14 @@ nor show a masked link that lies about its target.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 import httpx
 
+from ..exceptions import DeliveryError
 from ..model import Delivery, Item
 from ._base import HttpSinkBase, deliver_each, host_of, register_secrets, url_secrets
 from ._render import card, markdown_escape, more_line, one_line, truncate
@@ -56,7 +58,7 @@ def discord_message(item: Item) -> dict[str, Any]:
         )
     if more := more_line(len(shown), len(c.samples)):
         lines.append(more)
-    fields = [
+    fields: list[dict[str, Any]] = [
         {
             "name": truncate(escape(name), FIELD_NAME_MAX),
             "value": truncate(escape(value), FIELD_VALUE_MAX) or "-",
@@ -65,7 +67,9 @@ def discord_message(item: Item) -> dict[str, Any]:
         for name, value in c.fields[:FIELDS_MAX]
     ]
     footer = truncate(escape(c.footer), FOOTER_MAX)
-    used = len(title) + len(footer) + sum(len(f["name"]) + len(f["value"]) for f in fields)
+    used = (
+        len(title) + len(footer) + sum(len(str(f["name"])) + len(str(f["value"])) for f in fields)
+    )
     budget = min(DESCRIPTION_MAX, EMBED_TOTAL_MAX - used)
     embed: dict[str, Any] = {
         "title": title,
@@ -130,13 +134,11 @@ class DiscordWebhookSink(HttpSinkBase):
             json=self.message(delivery.item), params=params,
         )  # fmt: skip
 
-    def _classify(self, response: httpx.Response, *, what: str) -> Any:
+    def _classify(self, response: httpx.Response, *, what: str) -> DeliveryError:
         error = super()._classify(response, what=what)
         if response.status_code == 429 and error.retry_after is None:
-            try:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
                 error.retry_after = float(response.json()["retry_after"])
-            except (ValueError, KeyError, TypeError):
-                pass
         return error
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:

@@ -31,7 +31,7 @@ PRIORITIES: Mapping[str, str] = {"P1": "Highest", "P2": "High", "P3": "Medium", 
 
 def _text(text: str, *, strong: bool = False, href: str | None = None) -> dict[str, Any]:
     node: dict[str, Any] = {"type": "text", "text": text}
-    marks = []
+    marks: list[dict[str, Any]] = []
     if strong:
         marks.append({"type": "strong"})
     if href:
@@ -100,7 +100,7 @@ def jira_fields(item: Item) -> dict[str, Any]:
         "description": adf_document(item),
         "labels": ["socialplug", c.kind.replace(" ", "-")[:255]],
     }
-    if c.severity in PRIORITIES:
+    if c.severity is not None and c.severity in PRIORITIES:
         fields["priority"] = {"name": PRIORITIES[c.severity]}
     return fields
 

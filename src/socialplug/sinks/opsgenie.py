@@ -44,6 +44,11 @@ def _description(item: Item) -> str:
     return "\n".join(lines).strip()
 
 
+def c_title(item: Item) -> str:
+    """The one-line title of *item*."""
+    return one_line(card(item).title)
+
+
 def opsgenie_alert(item: Item) -> dict[str, Any]:
     """The default alert body: message, description, priority, details and tags."""
     c = card(item)
@@ -113,9 +118,9 @@ class OpsgenieSink(HttpSinkBase):
         if action == "resolve":
             await self._call(
                 f"{path}/close",
-                {"source": "socialplug", "note": truncate(item.title, NOTE_MAX)},
+                {"source": "socialplug", "note": truncate(c_title(item), NOTE_MAX)},
                 by_alias=True,
-            )  # noqa: E501
+            )
             return
         if action == "acknowledge":
             await self._call(f"{path}/acknowledge", {"source": "socialplug"}, by_alias=True)

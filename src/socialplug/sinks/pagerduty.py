@@ -33,7 +33,7 @@ def pagerduty_event(item: Item) -> dict[str, Any]:
     the sink sets): summary, severity, source, timestamp, custom details and a link.
     """
     c = card(item)
-    details: dict[str, Any] = {name: value for name, value in c.fields}
+    details: dict[str, Any] = dict(c.fields)
     if c.text:
         details["summary"] = truncate(c.text, 4000)
     if c.samples:

@@ -169,7 +169,9 @@ class ApprovalQueue:
             draft, status=status, decided_by=by, reason=reason, text=text or draft.text
         )
         await self._put(decided)
-        detail = reason or ("edited: " + truncate(text, 200) if text and text != draft.text else "")
+        detail = reason or (
+            "edited: " + truncate(text, 200) if text and text != draft.text else ""
+        )
         await self._log(draft_id, status, by, detail)
         return decided
 
@@ -192,7 +194,9 @@ class ApprovalQueue:
         """
         return await self._decide(draft_id, "rejected", by, reason, None)
 
-    async def mark(self, draft: Draft, status: Status, *, detail: str = "", **changes: Any) -> Draft:
+    async def mark(
+        self, draft: Draft, status: Status, *, detail: str = "", **changes: Any
+    ) -> Draft:
         """Record the outcome of posting *draft* (``posted`` or ``failed``)."""
         updated = attrs.evolve(draft, status=status, **changes)
         await self._put(updated)
@@ -203,9 +207,12 @@ class ApprovalQueue:
         """The audit trail, oldest first, of one draft or of all."""
         entries = [
             AuditEntry(
-                draft=v["draft"], action=v["action"], at=datetime.fromisoformat(v["at"]),
-                actor=v["actor"], detail=v.get("detail", ""),
-            )  # fmt: skip
+                draft=v["draft"],
+                action=v["action"],
+                at=datetime.fromisoformat(v["at"]),
+                actor=v["actor"],
+                detail=v.get("detail", ""),
+            )
             for v in (await self.store.records(AUDIT)).values()
         ]
         entries.sort(key=lambda e: e.at)
@@ -253,7 +260,7 @@ class ReplySink:
     """
 
     queue: ApprovalQueue
-    compose: Callable[[Item], str | None | Awaitable[str | None]]
+    compose: Callable[[Item], str | Awaitable[str | None] | None]
     platform: str | None = attrs.field(default=None, kw_only=True)
     notify: Sink | None = attrs.field(default=None, kw_only=True)
     callback_url: str | None = attrs.field(default=None, kw_only=True)
@@ -314,7 +321,9 @@ class ReplySink:
                 created_at=self.clock.now(),
                 reply_to=reply_to,
                 reply_to_url=item.url,
-                context=one_line(item.title if isinstance(item, Alert) else (item.text or ""))[:200],
+                context=one_line(item.title if isinstance(item, Alert) else (item.text or ""))[
+                    :200
+                ],
             )
             if await self.queue.add(draft):
                 fresh.append(draft)
@@ -502,9 +511,12 @@ async def publish_approved(
             continue
         done.append(
             await queue.mark(
-                draft, "posted", detail=posted.url or posted.id,
-                posted_id=posted.id, posted_url=posted.url,
-            )  # fmt: skip
+                draft,
+                "posted",
+                detail=posted.url or posted.id,
+                posted_id=posted.id,
+                posted_url=posted.url,
+            )
         )
     return done
 
@@ -555,7 +567,9 @@ class ApprovalServer:
             if action == "approve":
                 draft = await self.queue.approve(draft_id, by=by, text=fields.get("text") or None)
             else:
-                draft = await self.queue.reject(draft_id, by=by, reason=str(fields.get("reason") or ""))
+                draft = await self.queue.reject(
+                    draft_id, by=by, reason=str(fields.get("reason") or "")
+                )
         except ConfigurationError as exc:
             return Reply(status=409, body={"error": str(exc)})
         if action == "approve" and self.repliers:
@@ -597,7 +611,9 @@ class ApprovalServer:
             if not hmac.compare_digest(fields.get("token", ""), expected):
                 return Reply(status=403, body={"error": "invalid token"})
         else:
-            if not verify(self.secret, request.body, request.headers.get(SIGNATURE_HEADER.lower())):
+            if not verify(
+                self.secret, request.body, request.headers.get(SIGNATURE_HEADER.lower())
+            ):
                 return Reply(status=401, body={"error": "invalid signature"})
             try:
                 fields = json.loads(request.body or b"{}")
@@ -621,4 +637,3 @@ class ApprovalServer:
         if self._server is not None:
             await self._server.__aexit__(exc_type, exc, tb)
         self._server = None
-

@@ -20,8 +20,8 @@ import httpx
 
 from .._http import USER_AGENT, delivery_error, transport_delivery_error
 from .._signing import SIGNATURE_HEADER, sign
-from ..model import Delivery, item_to_dict
 from ..exceptions import DeliveryError
+from ..model import Delivery, item_to_dict
 from ._base import HttpSinkBase, combine, host_of, register_secrets, url_secrets
 
 

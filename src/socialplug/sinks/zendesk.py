@@ -54,7 +54,7 @@ def zendesk_ticket(item: Item) -> dict[str, Any]:
         "comment": {"body": zendesk_comment(item), "public": False},
         "tags": ["socialplug", c.kind.replace(".", "_").replace(" ", "_")],
     }
-    if c.severity in PRIORITIES:
+    if c.severity is not None and c.severity in PRIORITIES:
         ticket["priority"] = PRIORITIES[c.severity]
     return ticket
 

@@ -325,7 +325,7 @@ class SlackImitation(Imitation):
 
     service = "slack"
 
-    def __init__(self, *, token: str = "xoxb-test-token") -> None:
+    def __init__(self, *, token: str = "xoxb-test-token") -> None:  # noqa: S107
         super().__init__()
         self.token = token
         self.hook_path = "/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX"
@@ -467,7 +467,9 @@ class PagerDutyImitation(Imitation):
                 problems.need(dedup, "dedup_key is required to acknowledge or resolve")
             else:
                 payload = event.get("payload")
-                if problems.need(isinstance(payload, dict), "payload is required for trigger"):
+                if not isinstance(payload, dict):
+                    problems.append("payload is required for trigger")
+                else:
                     _text(payload.get("summary"), "payload.summary", problems, limit=1024)
                     _text(payload.get("source"), "payload.source", problems, limit=255)
                     problems.need(
@@ -657,7 +659,7 @@ class DiscordImitation(Imitation):
                     "global": False,
                 },
                 headers={**headers, "X-RateLimit-Scope": "user"},
-            )  # noqa: E501
+            )
         return Reply(
             status=status,
             body={"message": "500: Internal Server Error", "code": 0},
@@ -687,7 +689,7 @@ class DiscordImitation(Imitation):
                         "_errors": [{"code": "BASE_TYPE_INVALID", "message": p} for p in problems]
                     },
                 },
-            )  # noqa: E501
+            )
         self.accepted.append(request)
         self.pings.extend(discord_pings(message))
         self.messages.append(message)
@@ -704,7 +706,7 @@ class DiscordImitation(Imitation):
                 "mention_everyone": False,
                 "timestamp": datetime.now().astimezone().isoformat(),
             }
-        )  # noqa: E501
+        )
 
 
 # -- Microsoft Teams -------------------------------------------------------------------------
@@ -742,7 +744,7 @@ def _card_elements(elements: Any, where: str, problems: _Problems) -> None:
                         and isinstance(fact.get("title"), str)
                         and isinstance(fact.get("value"), str),
                         f"{at}.facts: title and value must be strings",
-                    )  # noqa: E501
+                    )
         elif kind == "Container":
             _card_elements(el.get("items"), f"{at}.items", problems)
         elif kind == "ColumnSet":
@@ -751,7 +753,7 @@ def _card_elements(elements: Any, where: str, problems: _Problems) -> None:
                     col.get("items", []) if isinstance(col, dict) else None,
                     f"{at}.columns[{j}].items",
                     problems,
-                )  # noqa: E501
+                )
         elif kind == "Image":
             problems.need(isinstance(el.get("url"), str), f"{at}.url is required")
         select = el.get("selectAction")
@@ -771,7 +773,7 @@ def _card_actions(actions: Any, where: str, problems: _Problems) -> None:
             problems.need(
                 isinstance(url, str) and url.startswith(("http://", "https://")),
                 f"{where}[{i}].url is required",
-            )  # noqa: E501
+            )
 
 
 def validate_adaptive_card(content: Any) -> list[str]:
@@ -784,7 +786,7 @@ def validate_adaptive_card(content: Any) -> list[str]:
     problems.need(
         version in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5"),
         f"version {version!r} is not supported by Teams",
-    )  # noqa: E501
+    )
     _card_elements(content.get("body", []), "body", problems)
     if "actions" in content:
         _card_actions(content["actions"], "actions", problems)
@@ -808,7 +810,7 @@ class TeamsImitation(Imitation):
     @property
     def webhook_url(self) -> str:
         """The workflow trigger URL (with its signature)."""
-        return f"{self.url}{self.path}?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={self.signature}"  # noqa: E501
+        return f"{self.url}{self.path}?api-version=2016-06-01&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={self.signature}"
 
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Logic Apps' error envelope."""
@@ -817,7 +819,7 @@ class TeamsImitation(Imitation):
             status=status,
             body={"error": {"code": code, "message": "The request failed."}},
             headers=headers,
-        )  # noqa: E501
+        )
 
     def handle(self, request: Request) -> Reply:
         """Validate one workflow trigger request."""
@@ -827,7 +829,7 @@ class TeamsImitation(Imitation):
                 body={
                     "error": {"code": "WorkflowNotFound", "message": "The workflow was not found."}
                 },
-            )  # noqa: E501
+            )
         if request.query.get("sig") != self.signature:
             self._reject(["invalid signature"])
             return Reply(
@@ -838,30 +840,30 @@ class TeamsImitation(Imitation):
                         "message": "The request must be authenticated.",
                     }
                 },
-            )  # noqa: E501
+            )
         problems = _Problems()
         body = _json_body(request, problems)
         problems.need(len(request.body) <= 28 * 1024, "message is larger than 28 KB")
-        cards = []
+        cards: list[dict[str, Any]] = []
         if isinstance(body, dict):
             problems.need(body.get("type") == "message", "type must be 'message'")
             attachments = body.get("attachments")
-            if problems.need(
-                isinstance(attachments, list) and attachments, "attachments is required"
-            ):
+            if not isinstance(attachments, list) or not attachments:
+                problems.append("attachments is required")
+            else:
                 for a in attachments:
                     if isinstance(a, dict) and problems.need(
                         a.get("contentType") == "application/vnd.microsoft.card.adaptive",
                         "contentType must be an Adaptive Card",
-                    ):  # noqa: E501
+                    ):
                         problems.extend(validate_adaptive_card(a.get("content")))
-                        cards.append(a.get("content"))
+                        cards.append(a.get("content") or {})
         if problems:
             self._reject(problems)
             return Reply(
                 status=400,
                 body={"error": {"code": "InvalidRequestContent", "message": "; ".join(problems)}},
-            )  # noqa: E501
+            )
         self.accepted.append(request)
         self.cards.extend(cards)
         return Reply(status=202)
@@ -897,7 +899,7 @@ class MattermostImitation(Imitation):
                 "request_id": "req1",
                 "status_code": status,
             },
-        )  # noqa: E501
+        )
 
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Mattermost's app error envelope."""
@@ -905,7 +907,7 @@ class MattermostImitation(Imitation):
             status,
             "api.context.429.app_error" if status == 429 else "app_error",
             "Too many requests. Please try again later." if status == 429 else "Internal error",
-        )  # noqa: E501
+        )
         return attrs.evolve(reply, headers=headers)
 
     def handle(self, request: Request) -> Reply:
@@ -924,19 +926,19 @@ class MattermostImitation(Imitation):
                 texts.append(str(text))
             if attachments is not None and problems.need(
                 isinstance(attachments, list), "attachments must be a list"
-            ):  # noqa: E501
+            ):
                 for a in attachments:
                     if problems.need(isinstance(a, dict), "attachment must be an object"):
                         for name in ("text", "pretext", "title", "fallback", "footer"):
                             if name in a:
                                 problems.need(
                                     isinstance(a[name], str), f"attachment {name} must be a string"
-                                )  # noqa: E501
+                                )
                         for f in a.get("fields", []) or []:
                             problems.need(
                                 isinstance(f, dict) and isinstance(f.get("title"), str),
                                 "attachment field title must be a string",
-                            )  # noqa: E501
+                            )
         elif body is not None:
             problems.append("body must be a JSON object")
         if problems:
@@ -963,8 +965,11 @@ class GitHubImitation(Imitation):
     service = "github"
 
     def __init__(
-        self, *, repo: str = "octo-org/support", token: str = "ghp_test0123456789abcdefghij"
-    ) -> None:  # noqa: S107
+        self,
+        *,
+        repo: str = "octo-org/support",
+        token: str = "ghp_test0123456789abcdefghij",  # noqa: S107
+    ) -> None:
         super().__init__()
         self.repo, self.token = repo, token
         self.issues: dict[int, dict[str, Any]] = {}
@@ -975,7 +980,7 @@ class GitHubImitation(Imitation):
             "x-ratelimit-remaining": "4999",
             "x-ratelimit-reset": str(int(time.time()) + 3600),
             "x-ratelimit-resource": "core",
-        }  # noqa: E501
+        }
 
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """GitHub's rate-limit and error bodies (a 403 carries the exhausted budget)."""
@@ -988,7 +993,7 @@ class GitHubImitation(Imitation):
                     "documentation_url": "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting",
                 },
                 headers={**headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset},
-            )  # noqa: E501
+            )
         return Reply(status=status, body={"message": "Server Error"}, headers=headers)
 
     def _invalid(self, field: str, code: str = "missing_field") -> Reply:
@@ -1001,7 +1006,7 @@ class GitHubImitation(Imitation):
                 "documentation_url": _GH_DOCS,
             },
             headers=self._headers(),
-        )  # noqa: E501
+        )
 
     def handle(self, request: Request) -> Reply:
         """Route and validate an issues request."""
@@ -1017,13 +1022,13 @@ class GitHubImitation(Imitation):
                     "documentation_url": "https://docs.github.com/rest",
                     "status": "401",
                 },
-            )  # noqa: E501
+            )
         prefix = f"/repos/{self.repo}/issues"
         if not request.path.startswith(prefix):
             return Reply(
                 status=404,
                 body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"},
-            )  # noqa: E501
+            )
         rest = request.path[len(prefix) :].strip("/").split("/") if request.path != prefix else []
         problems = _Problems()
         body = _json_body(request, problems)
@@ -1036,7 +1041,7 @@ class GitHubImitation(Imitation):
                     "documentation_url": _GH_DOCS,
                     "status": "400",
                 },
-            )  # noqa: E501
+            )
         if not rest and request.method == "POST":
             title = body.get("title")
             if not isinstance(title, str) or not title.strip():
@@ -1049,10 +1054,10 @@ class GitHubImitation(Imitation):
             for name in ("labels", "assignees"):
                 if name in body and not (
                     isinstance(body[name], list) and all(isinstance(x, str) for x in body[name])
-                ):  # noqa: E501
+                ):
                     return self._invalid(name, "invalid")
             number = len(self.issues) + 1
-            issue = {
+            issue: dict[str, Any] = {
                 "number": number,
                 "title": title,
                 "body": text,
@@ -1061,14 +1066,14 @@ class GitHubImitation(Imitation):
                 "comments": [],
                 "html_url": f"https://github.com/{self.repo}/issues/{number}",
                 "url": f"https://api.github.com/repos/{self.repo}/issues/{number}",
-            }  # noqa: E501
+            }
             self.issues[number] = issue
             self.accepted.append(request)
             return Reply(
                 status=201,
                 body={k: v for k, v in issue.items() if k != "comments"} | {"comments": 0},
                 headers=self._headers(),
-            )  # noqa: E501
+            )
         if rest and rest[0].isdigit() and int(rest[0]) in self.issues:
             issue = self.issues[int(rest[0])]
             if rest[1:] == ["comments"] and request.method == "POST":
@@ -1081,25 +1086,25 @@ class GitHubImitation(Imitation):
                     status=201,
                     body={"id": len(issue["comments"]), "body": text},
                     headers=self._headers(),
-                )  # noqa: E501
+                )
             if not rest[1:] and request.method == "PATCH":
                 if body.get("state") not in (None, "open", "closed") or body.get(
                     "state_reason"
-                ) not in (None, "completed", "not_planned", "reopened"):  # noqa: E501
+                ) not in (None, "completed", "not_planned", "reopened"):
                     return self._invalid("state", "invalid")
                 issue.update(
                     {k: body[k] for k in ("state", "state_reason", "title", "body") if k in body}
-                )  # noqa: E501
+                )
                 self.accepted.append(request)
                 return Reply(
                     status=200,
                     body={k: v for k, v in issue.items() if k != "comments"},
                     headers=self._headers(),
-                )  # noqa: E501
+                )
         return Reply(
             status=404,
             body={"message": "Not Found", "documentation_url": _GH_DOCS, "status": "404"},
-        )  # noqa: E501
+        )
 
 
 # -- Jira ------------------------------------------------------------------------------------
@@ -1149,11 +1154,13 @@ def validate_adf(doc: Any) -> list[str]:
                 problems.need(
                     isinstance(child, dict) and child.get("type") == "listItem",
                     f"{where}.content[{i}] must be a listItem",
-                )  # noqa: E501
+                )
             walk(child, f"{where}.content[{i}]", inline=child_inline)
 
     content = doc.get("content")
-    if problems.need(isinstance(content, list), "ADF: content must be a list"):
+    if not isinstance(content, list):
+        problems.append("ADF: content must be a list")
+    else:
         for i, node in enumerate(content):
             walk(node, f"content[{i}]", inline=False)
     return problems
@@ -1172,9 +1179,9 @@ class JiraImitation(Imitation):
         self,
         *,
         email: str = "bot@example.com",
-        api_token: str = "ATATT3xFfGF0test-token",
+        api_token: str = "ATATT3xFfGF0test-token",  # noqa: S107
         project: str = "OPS",
-    ) -> None:  # noqa: S107
+    ) -> None:
         super().__init__()
         self.email, self.api_token, self.project = email, api_token, project
         self.issues: dict[str, dict[str, Any]] = {}
@@ -1222,7 +1229,7 @@ class JiraImitation(Imitation):
                 if adf:
                     errors["description"] = (
                         "Operation value must be an Atlassian Document: " + "; ".join(adf)
-                    )  # noqa: E501
+                    )
             for label in fields.get("labels", []) or []:
                 if not isinstance(label, str) or " " in label or len(label) > 255:
                     errors["labels"] = "Labels cannot contain spaces."
@@ -1243,7 +1250,7 @@ class JiraImitation(Imitation):
                     "key": key,
                     "self": f"{self.url}/rest/api/3/issue/{10000 + number}",
                 },
-            )  # noqa: E501
+            )
         if (
             len(parts) == 7
             and parts[:5] == ["", "rest", "api", "3", "issue"]
@@ -1255,18 +1262,18 @@ class JiraImitation(Imitation):
                 if adf:
                     return self._errors(
                         400, {"comment": "Comment body is not valid ADF: " + "; ".join(adf)}
-                    )  # noqa: E501
+                    )
                 issue["comments"].append(body["body"])
                 self.accepted.append(request)
                 return Reply(
                     status=201, body={"id": str(len(issue["comments"])), "body": body["body"]}
-                )  # noqa: E501
+                )
             if parts[6] == "transitions" and request.method == "POST":
                 tid = (body.get("transition") or {}).get("id")
                 if tid not in self.transitions:
                     return self._errors(
                         400, {}, [f"Transition id '{tid}' is not valid for this issue."]
-                    )  # noqa: E501
+                    )
                 issue["status"] = self.transitions[tid]
                 self.accepted.append(request)
                 return Reply(status=204)
@@ -1276,7 +1283,7 @@ class JiraImitation(Imitation):
                 "errorMessages": ["Issue does not exist or you do not have permission to see it."],
                 "errors": {},
             },
-        )  # noqa: E501
+        )
 
 
 # -- Zendesk ---------------------------------------------------------------------------------
@@ -1292,8 +1299,11 @@ class ZendeskImitation(Imitation):
     service = "zendesk"
 
     def __init__(
-        self, *, email: str = "agent@example.com", api_token: str = "zd-test-token-0123456789"
-    ) -> None:  # noqa: S107
+        self,
+        *,
+        email: str = "agent@example.com",
+        api_token: str = "zd-test-token-0123456789",  # noqa: S107
+    ) -> None:
         super().__init__()
         self.email, self.api_token = email, api_token
         self.tickets: dict[int, dict[str, Any]] = {}
@@ -1309,12 +1319,12 @@ class ZendeskImitation(Imitation):
                     "description": "Number of allowed API requests per minute exceeded",
                 },
                 headers=headers,
-            )  # noqa: E501
+            )
         return Reply(
             status=status,
             body={"error": "InternalError", "description": "Server error"},
             headers=headers,
-        )  # noqa: E501
+        )
 
     def _invalid(self, details: Mapping[str, str]) -> Reply:
         self._reject([f"{k}: {v}" for k, v in details.items()])
@@ -1325,7 +1335,7 @@ class ZendeskImitation(Imitation):
                 "description": "Record validation errors",
                 "details": {k: [{"description": v}] for k, v in details.items()},
             },
-        )  # noqa: E501
+        )
 
     def _check(self, ticket: Mapping[str, Any], *, creating: bool) -> dict[str, str]:
         errors: dict[str, str] = {}
@@ -1347,7 +1357,7 @@ class ZendeskImitation(Imitation):
             "hold",
             "solved",
             "closed",
-        ):  # noqa: E501
+        ):
             errors["status"] = "Status is invalid"
         subject = ticket.get("subject")
         if subject is not None and (not isinstance(subject, str) or len(subject) > 255):
@@ -1370,7 +1380,7 @@ class ZendeskImitation(Imitation):
             self._reject(problems or ["ticket is required"])
             return Reply(
                 status=400, body={"error": "InvalidEndpoint", "description": "Ticket is required"}
-            )  # noqa: E501
+            )
         ticket = body["ticket"]
         if request.path == "/api/v2/tickets.json" and request.method == "POST":
             key = request.headers.get("idempotency-key")
@@ -1384,10 +1394,10 @@ class ZendeskImitation(Imitation):
                             "error": "IdempotentRequestError",
                             "description": "Request parameters do not match the original request",
                         },
-                    )  # noqa: E501
+                    )
                 return attrs.evolve(
                     reply, headers={**reply.headers, "x-idempotency-lookup": "hit"}
-                )  # noqa: E501
+                )
             errors = self._check(ticket, creating=True)
             if errors:
                 return self._invalid(errors)
@@ -1397,7 +1407,7 @@ class ZendeskImitation(Imitation):
                 "status": ticket.get("status", "new"),
                 **{k: v for k, v in ticket.items() if k != "comment"},
                 "comments": [ticket["comment"]],
-            }  # noqa: E501
+            }
             self.tickets[ticket_id] = stored
             self.accepted.append(request)
             reply = Reply(
@@ -1410,7 +1420,7 @@ class ZendeskImitation(Imitation):
                     "Location": f"{self.url}/api/v2/tickets/{ticket_id}.json",
                     "x-idempotency-lookup": "miss",
                 },
-            )  # noqa: E501
+            )
             if key:
                 self._idempotent[key] = (request.body, reply)
             return reply
@@ -1426,7 +1436,7 @@ class ZendeskImitation(Imitation):
             self.accepted.append(request)
             return Reply(
                 status=200, body={"ticket": {k: v for k, v in stored.items() if k != "comments"}}
-            )  # noqa: E501
+            )
         return Reply(status=404, body={"error": "RecordNotFound", "description": "Not found"})
 
 
@@ -1455,7 +1465,7 @@ class OpsgenieImitation(Imitation):
                 "took": 0.012,
                 "requestId": f"43a29c5c-3dbf-4fa4-9c26-{next(self._ids):012d}",
             },
-        )  # noqa: E501
+        )
 
     def error_reply(self, status: int, headers: Mapping[str, str]) -> Reply:
         """Opsgenie's error envelope."""
@@ -1463,12 +1473,12 @@ class OpsgenieImitation(Imitation):
             "You are making too many requests! To avoid errors, we recommend you limit requests."
             if status == 429
             else "Internal Server Error"
-        )  # noqa: E501
+        )
         return Reply(
             status=status,
             body={"message": message, "took": 0.001, "requestId": "0"},
             headers=headers,
-        )  # noqa: E501
+        )
 
     def _invalid(self, errors: Mapping[str, str]) -> Reply:
         self._reject([f"{k}: {v}" for k, v in errors.items()])
@@ -1480,7 +1490,7 @@ class OpsgenieImitation(Imitation):
                 "took": 0.001,
                 "requestId": "0",
             },
-        )  # noqa: E501
+        )
 
     def handle(self, request: Request) -> Reply:
         """Route and validate an alert request."""
@@ -1489,7 +1499,7 @@ class OpsgenieImitation(Imitation):
             return Reply(
                 status=401,
                 body={"message": "Could not authenticate", "took": 0.0, "requestId": "0"},
-            )  # noqa: E501
+            )
         problems = _Problems()
         body = _json_body(request, problems)
         if problems or not isinstance(body, dict) or request.method != "POST":
@@ -1508,7 +1518,7 @@ class OpsgenieImitation(Imitation):
                 ("entity", 512),
                 ("source", 100),
                 ("note", 25000),
-            ):  # noqa: E501
+            ):
                 if name in body and (not isinstance(body[name], str) or len(body[name]) > limit):
                     errors[name] = f"{name} can not be longer than {limit} characters."
             if "priority" in body and body["priority"] not in ("P1", "P2", "P3", "P4", "P5"):
@@ -1518,7 +1528,7 @@ class OpsgenieImitation(Imitation):
                 not isinstance(tags, list)
                 or len(tags) > 20
                 or any(not isinstance(t, str) or len(t) > 50 for t in tags)
-            ):  # noqa: E501
+            ):
                 errors["tags"] = "Tags can not be more than 20, each at most 50 characters."
             details = body.get("details", {})
             if not isinstance(details, dict) or any(
@@ -1540,7 +1550,7 @@ class OpsgenieImitation(Imitation):
                     "count": 1,
                     "notes": [],
                     "alert": body,
-                }  # noqa: E501
+                }
             self.accepted.append(request)
             return self._processed()
         match = re.fullmatch(r"/v2/alerts/([^/]+)/(close|acknowledge|notes)", request.path)
@@ -1555,7 +1565,7 @@ class OpsgenieImitation(Imitation):
                         "took": 0.0,
                         "requestId": "0",
                     },
-                )  # noqa: E501
+                )
             if action == "notes":
                 note = body.get("note")
                 if not isinstance(note, str) or not note or len(note) > 25000:
