@@ -161,9 +161,8 @@ class TestSQLite:
             "        await s.set_cursor(sys.argv[2], str(i))\n"
             "anyio.run(main)\n"
         )
-        procs = [
-            subprocess.Popen([sys.executable, "-c", code, str(path), f"p{n}"]) for n in range(3)
-        ]
+        cmd = [sys.executable, "-c", code, str(path)]
+        procs = [subprocess.Popen([*cmd, f"p{n}"]) for n in range(3)]  # noqa: ASYNC220
         assert [0, 0, 0] == [p.wait(timeout=60) for p in procs]
 
         store = SQLiteStateStore(path)
