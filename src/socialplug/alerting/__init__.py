@@ -23,7 +23,6 @@ from ._keys import by_matched as by_matched
 from ._keys import by_route as by_route
 from ._keys import everything as everything
 from ._keys import sentiment_of as sentiment_of
-from ._memory import ScratchStore as ScratchStore
 from ._monitor import Monitor as Monitor
 from ._spike import Spike as Spike
 from ._throttle import Bucket as Bucket
@@ -41,7 +40,6 @@ __all__ = [
     "Incidents",
     "KeyFunction",
     "Monitor",
-    "ScratchStore",
     "Spike",
     "Throttle",
     "ack_app",

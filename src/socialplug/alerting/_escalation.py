@@ -87,6 +87,7 @@ def due_escalations(book: IncidentBook, now: datetime, router: Router, /) -> lis
                     data=_escalation_data(record, tier.route),
                     route=tier.route,
                     team=target.team,
+                    severity=min(record["severity"], target.priority),
                 )
             )
     return out

@@ -211,6 +211,7 @@ class IncidentBook:
         data: dict[str, Any] | None = None,
         route: str | None = None,
         team: str | None = None,
+        severity: str | None = None,
     ) -> Alert:
         return Alert(
             kind=kind,
@@ -218,7 +219,7 @@ class IncidentBook:
             title=title,
             summary=summary,
             created_at=when,
-            severity=record["severity"],
+            severity=severity if severity is not None else record["severity"],
             incident=record["key"],
             route=route if route is not None else record["route"],
             team=team if team is not None else record["team"],

@@ -85,7 +85,7 @@ class Spike:
     ratio: float = 3.0
     threshold: float = 4.0
     cooldown: timedelta = timedelta(minutes=15)
-    warmup: timedelta = timedelta(hours=3)
+    warmup: timedelta = timedelta(days=1)
     history: timedelta = timedelta(days=7)
     seasonal_days: int = 3
     negative_share: float | None = 0.6
@@ -110,13 +110,14 @@ class Spike:
 
 
 class _Baseline:
-    __slots__ = ("expected", "hour", "seasonal", "share", "sigma")
+    __slots__ = ("expected", "hour", "root", "seasonal", "share", "sigma")
 
     def __init__(
         self, hour: int, expected: float, sigma: float, share: float, *, seasonal: bool
     ) -> None:
         self.hour = hour
         self.expected = expected
+        self.root = math.sqrt(expected + 0.375)
         self.sigma = sigma
         self.share = share
         self.seasonal = seasonal
@@ -284,10 +285,20 @@ class SpikeEngine:
     # -- deciding ---------------------------------------------------------------------
 
     def _baseline(self, st: _KeyState) -> _Baseline | None:
-        h = st.hour
         base = st.base
-        if base is not None and base.hour == h:
+        if base is not None and base.hour == st.hour:
             return base
+        # The window straddles the hour boundary for a while: take the busier of the two
+        # hours, so a falling rate (the end of a rush hour) is not read as a spike.
+        now, before = self._hour_baseline(st, st.hour), self._hour_baseline(st, st.hour - 1)
+        if now is None or before is None:
+            st.base = now
+        else:
+            st.base = now if now.expected >= before.expected else before
+            st.base.hour = st.hour
+        return st.base
+
+    def _hour_baseline(self, st: _KeyState, h: int) -> _Baseline | None:
         complete = h - st.since - 1  # the first hour was partial
         if complete < self._warmup_h:
             return None
@@ -309,8 +320,7 @@ class SpikeEngine:
         sigma = max(1.0, math.sqrt(expected + spread * spread))
         total = sum(counts)
         share = sum(n for _, n in cells) / total if total else 0.0
-        base = st.base = _Baseline(h, expected, sigma, share, seasonal=seasonal)
-        return base
+        return _Baseline(h, expected, sigma, share, seasonal=seasonal)
 
     def _check(self, key: str, st: _KeyState, t: float, now: datetime) -> Alert | None:
         base = self._baseline(st)
@@ -318,8 +328,12 @@ class SpikeEngine:
             return None
         spec = self.spec
         count = st.wsum
-        volume = count >= base.expected + spec.threshold * base.sigma and (
-            count >= spec.ratio * base.expected
+        volume = (
+            count >= base.expected + spec.threshold * base.sigma
+            and count >= spec.ratio * base.expected
+            # Poisson tails are heavier than normal ones at small counts: also ask the
+            # variance-stabilised (Anscombe) deviation to clear the threshold.
+            and 2.0 * (math.sqrt(count + 0.375) - base.root) >= spec.threshold
         )
         share = st.wneg / count
         negative = (
