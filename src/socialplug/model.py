@@ -71,19 +71,19 @@ def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 def _strs(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
+    return value if isinstance(value, tuple) else tuple(value)
 
 
-def _medias(value: Iterable[Media]) -> tuple[Media, ...]:
-    return tuple(value)
+def _media(value: Iterable[Media]) -> tuple[Media, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
 
 
 def _posts(value: Iterable[Post]) -> tuple[Post, ...]:
-    return tuple(value)
+    return value if isinstance(value, tuple) else tuple(value)
 
 
-def _malformeds(value: Iterable[Malformed]) -> tuple[Malformed, ...]:
-    return tuple(value)
+def _malformed(value: Iterable[Malformed]) -> tuple[Malformed, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
 
 
 def _parse_time(value: str) -> datetime:
@@ -218,7 +218,7 @@ class Post:
     tags: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     mentions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
     links: tuple[str, ...] = attrs.field(default=(), converter=_strs)
-    media: tuple[Media, ...] = attrs.field(default=(), converter=_medias)
+    media: tuple[Media, ...] = attrs.field(default=(), converter=_media)
     sensitive: bool = False
     spoiler: str | None = None
     event: Literal["create", "update", "delete"] = "create"
@@ -448,7 +448,7 @@ class Page:
 
     posts: tuple[Post, ...] = attrs.field(default=(), converter=_posts)
     cursor: str | None = None
-    malformed: tuple[Malformed, ...] = attrs.field(default=(), converter=_malformeds)
+    malformed: tuple[Malformed, ...] = attrs.field(default=(), converter=_malformed)
 
 
 @attrs.frozen(kw_only=True)
