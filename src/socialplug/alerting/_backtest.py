@@ -17,7 +17,7 @@ from ..routing import Router
 from ..typing import StateStore
 from ._escalation import acknowledge
 from ._keys import epoch, from_epoch
-from ._memory import ScratchStore
+from ..state import MemoryStateStore
 from ._monitor import Monitor
 
 
@@ -206,7 +206,7 @@ async def backtest(
     first = replay[0].created_at if replay else (until or monitor.clock.now())
     clock = ManualClock(current=first)
     sim = attrs.evolve(monitor, router=router, clock=clock)
-    store = store if store is not None else ScratchStore()
+    store = store if store is not None else MemoryStateStore()
     await sim.bind(store)
 
     fired: list[Fired] = []

@@ -83,11 +83,12 @@ class Router:
     def __attrs_post_init__(self) -> None:
         table: dict[str, Route] = {}
         problems: list[str] = []
-        for route in (*self.routes, *((self.default,) if self.default else ())):
+        every = (*self.routes, *((self.default,) if self.default else ()))
+        for route in every:
             if route.name in table:
                 problems.append(f"route {route.name!r} is defined twice")
             table[route.name] = route
-        for route in table.values():
+        for route in every:
             if not route.sinks:
                 problems.append(f"route {route.name!r} has no sinks")
             if route.priority not in PRIORITIES:

@@ -102,7 +102,5 @@ def seasonal_week(*, seed: int = 11, mean_per_hour: float = 30.0) -> list[Post]:
         rate = max(rate, 2.0)
         begin = START + timedelta(hours=hour)
         for at in poisson_times(rng, begin, begin + timedelta(hours=1), rate):
-            posts.append(
-                post(len(posts), at, text="acmerail again", sentiment=rng.choice(moods))
-            )
+            posts.append(post(len(posts), at, text="acmerail again", sentiment=rng.choice(moods)))
     return posts
