@@ -53,11 +53,11 @@ class TestPythonApi:
         acknowledged_by = watcher.open_incidents()[0]["acknowledged_by"]
         later = await watcher.tick(clock.now() + timedelta(minutes=40))
 
-        assert "dana" == acknowledged_by
-        assert ["incident.acknowledged"] == [a.kind for a in told]
-        assert "support" == told[0].route
+        assert acknowledged_by == "dana"
+        assert [a.kind for a in told] == ["incident.acknowledged"]
+        assert told[0].route == "support"
         assert key == told[0].incident
-        assert ["incident.resolved"] == [a.kind for a in later]
+        assert [a.kind for a in later] == ["incident.resolved"]
 
 
 class TestHttpCallback:
@@ -71,7 +71,7 @@ class TestHttpCallback:
             wrong = await client.get("/incidents", headers={"Authorization": "Bearer nope"})
             listed = await client.get("/incidents", headers={"Authorization": f"Bearer {TOKEN}"})
 
-        assert (401, 401, 200) == (denied.status_code, wrong.status_code, listed.status_code)
+        assert (denied.status_code, wrong.status_code, listed.status_code) == (401, 401, 200)
         assert [key] == [i["key"] for i in listed.json()["incidents"]]
         for response in (denied, wrong, listed):
             assert TOKEN not in response.text
@@ -88,15 +88,15 @@ class TestHttpCallback:
                 f"/incidents/{quote(key, safe='')}/ack?token={TOKEN}", data={"by": "sam"}
             )
 
-        assert (404, 405, 200) == (
+        assert (
             unknown.status_code,
             wrong_method.status_code,
             done.status_code,
-        )
+        ) == (404, 405, 200)
         assert {"acknowledged": key, "by": "sam"} == done.json()
         told = await watcher.tick(clock.now())
-        assert ["incident.acknowledged"] == [a.kind for a in told]
-        assert "sam" == told[0].data["acknowledged_by"]
+        assert [a.kind for a in told] == ["incident.acknowledged"]
+        assert told[0].data["acknowledged_by"] == "sam"
 
     async def test_over_a_real_socket_with_uvicorn(self, store, router):
         """The app served by uvicorn on loopback acknowledges with a JSON body."""
@@ -109,7 +109,7 @@ class TestHttpCallback:
         server = uvicorn.Server(config)
         async with anyio.create_task_group() as tg:
             tg.start_soon(server.serve, [sock])
-            while not server.started:
+            while not server.started:  # noqa: ASYNC110 - uvicorn only exposes a flag
                 await anyio.sleep(0.01)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
                 response = await client.post(
@@ -120,6 +120,6 @@ class TestHttpCallback:
             server.should_exit = True
 
         sock.close()
-        assert 200 == response.status_code
+        assert response.status_code == 200
         told = await watcher.tick(clock.now())
-        assert "ops-bot" == told[0].data["acknowledged_by"]
+        assert told[0].data["acknowledged_by"] == "ops-bot"

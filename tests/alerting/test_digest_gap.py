@@ -35,14 +35,17 @@ class TestDigest:
         )
 
         digests = [f.alert for f in report.of_kind("digest")]
-        assert 2 == len(digests)
+        assert len(digests) == 2
         first = digests[0]
-        assert 8 == first.data["count"]
-        assert {"negative": 4, "neutral": 2, "positive": 2, "unknown": 0} == first.data[
-            "sentiment"
-        ]
-        assert [["acmerail", 8], ["delay", 4]] == first.data["top_terms"]
-        assert [6, 5] == [p.engagement.likes for p in first.posts]
+        assert first.data["count"] == 8
+        assert first.data["sentiment"] == {
+            "negative": 4,
+            "neutral": 2,
+            "positive": 2,
+            "unknown": 0,
+        }
+        assert first.data["top_terms"] == [["acmerail", 8], ["delay", 4]]
+        assert [p.engagement.likes for p in first.posts] == [6, 5]
         assert first.key != digests[1].key
 
     async def test_hourly_digest_is_aligned_and_skips_empty_hours(self):
@@ -59,8 +62,8 @@ class TestDigest:
 
         sent = report.of_kind("digest")
         assert [START + timedelta(hours=1), START + timedelta(hours=3)] == [f.at for f in sent]
-        assert [10, 3] == [f.alert.data["count"] for f in sent]
-        assert "support" == sent[0].alert.route
+        assert [f.alert.data["count"] for f in sent] == [10, 3]
+        assert sent[0].alert.route == "support"
 
     async def test_digest_survives_a_restart(self, store):
         """What a digest accumulated is in the store: a restart does not reset the count."""
@@ -73,7 +76,7 @@ class TestDigest:
         )
 
         (sent,) = report.of_kind("digest")
-        assert 6 == sent.alert.data["count"]
+        assert sent.alert.data["count"] == 6
 
     def test_digest_needs_a_period_or_a_count(self):
         """Neither every nor posts is a configuration error."""
@@ -94,8 +97,8 @@ class TestGaps:
             ("gap", START + timedelta(minutes=35)),
             ("gap.resolved", START + timedelta(hours=2)),
         ] == kinds
-        assert "silent" == report.alerts[0].alert.data["reason"]
-        assert "P2" == report.alerts[0].alert.severity
+        assert report.alerts[0].alert.data["reason"] == "silent"
+        assert report.alerts[0].alert.severity == "P2"
 
     async def test_silence_alert_is_not_repeated_after_restart(self, store):
         """The 'already told' flag lives in the store."""
@@ -110,8 +113,8 @@ class TestGaps:
         await again.bind(store)
         second = await again.tick(START + timedelta(hours=2))
 
-        assert ["gap"] == [a.kind for a in first]
-        assert [] == list(second)
+        assert [a.kind for a in first] == ["gap"]
+        assert list(second) == []
 
     async def test_failing_source_alerts_when_errors_persist(self, store):
         """Errors for longer than `failing` raise a gap alert naming the last error."""
@@ -125,7 +128,7 @@ class TestGaps:
         watcher.source_failed("reddit:r/trains", "HTTP 503 from reddit.com")
         late = await watcher.tick(START + timedelta(minutes=11))
 
-        assert [] == list(early)
+        assert list(early) == []
         (alert,) = late
-        assert ("gap", "failing") == (alert.kind, alert.data["reason"])
+        assert (alert.kind, alert.data["reason"]) == ("gap", "failing")
         assert "HTTP 503" in alert.summary

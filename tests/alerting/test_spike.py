@@ -5,6 +5,7 @@ per-key grouping, seasonality, and a quiet week that must stay quiet.
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 import pytest
@@ -58,14 +59,14 @@ class TestVolume:
         report = await backtest(posts, Monitor(spikes=[Spike(key=everything)]))
 
         (alert,) = spikes(report)
-        assert "spike" == alert.kind
-        assert ["volume"] == alert.data["triggers"]
+        assert alert.kind == "spike"
+        assert alert.data["triggers"] == ["volume"]
         assert alert.data["count"] >= 30
         assert alert.data["expected"] == pytest.approx(10.0)
         assert alert.data["z"] > 4
         assert not alert.data["seasonal"]
-        assert "all" == alert.data["key"]
-        assert 3 == len(alert.posts)
+        assert alert.data["key"] == "all"
+        assert len(alert.posts) == 3
         likes = [p.engagement.likes for p in alert.posts]
         assert likes == sorted(likes, reverse=True)
 
@@ -75,7 +76,7 @@ class TestVolume:
 
         report = await backtest(posts, Monitor(spikes=[Spike(key=everything)]))
 
-        assert [] == spikes(report)
+        assert spikes(report) == []
 
     async def test_minimum_count(self):
         """A key whose window never reaches min_count never alerts, however rare it is."""
@@ -87,7 +88,7 @@ class TestVolume:
 
         report = await backtest(posts, Monitor(spikes=[Spike(key=everything, min_count=10)]))
 
-        assert [] == spikes(report)
+        assert spikes(report) == []
 
     async def test_cooldown_spaces_alerts_of_a_long_surge(self):
         """A surge lasting an hour alerts again only after each cooldown."""
@@ -99,8 +100,8 @@ class TestVolume:
         report = await backtest(posts, Monitor(spikes=[spec]))
 
         times = [a.created_at for a in spikes(report)]
-        assert 3 == len(times)
-        assert all(b - a >= timedelta(minutes=20) for a, b in zip(times, times[1:], strict=False))
+        assert len(times) == 3
+        assert all(b - a >= timedelta(minutes=20) for a, b in itertools.pairwise(times))
 
     async def test_keys_are_counted_separately(self):
         """By matched query: a surge of one query alerts for that query only."""
@@ -111,7 +112,7 @@ class TestVolume:
 
         report = await backtest(quiet + loud + surge, Monitor(spikes=[Spike(key=by_matched)]))
 
-        assert ["tunnel"] == [a.data["key"] for a in spikes(report)]
+        assert [a.data["key"] for a in spikes(report)] == ["tunnel"]
 
 
 def attrs_id(p: Post, prefix: str) -> Post:
@@ -145,7 +146,7 @@ class TestNegativeShare:
         report = await backtest(posts, Monitor(spikes=[Spike(key=everything)]))
 
         (alert,) = spikes(report)
-        assert ["negative"] == alert.data["triggers"]
+        assert alert.data["triggers"] == ["negative"]
         assert alert.data["negative_share"] >= 0.6
         assert alert.title.startswith("Negative turn")
 
@@ -162,7 +163,7 @@ class TestNegativeShare:
             posts, Monitor(spikes=[Spike(key=everything, negative_share=None)])
         )
 
-        assert [] == spikes(report)
+        assert spikes(report) == []
 
 
 def attrs_sentiment(p: Post) -> Post:
@@ -183,8 +184,8 @@ class TestSeasonality:
             until=posts[-1].created_at + timedelta(hours=1),
         )
 
-        assert () == report.of_kind("spike", "incident.opened")
-        assert () == report.incidents
+        assert report.of_kind("spike", "incident.opened") == ()
+        assert report.incidents == ()
 
     async def test_surge_after_days_of_history_uses_seasonal_baseline(self):
         """After three days the baseline is the same hour on previous days."""
@@ -232,6 +233,6 @@ class TestConfiguration:
                 min_count=0,
             )
 
-        assert 3 == len(info.value.problems)
+        assert len(info.value.problems) == 3
         with pytest.raises(ConfigurationError, match="positive"):
             Spike(window=timedelta(0))

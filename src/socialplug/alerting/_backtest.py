@@ -14,10 +14,10 @@ from ..clock import ManualClock
 from ..exceptions import ConfigurationError
 from ..model import Alert, Post
 from ..routing import Router
+from ..state import MemoryStateStore
 from ..typing import StateStore
 from ._escalation import acknowledge
 from ._keys import epoch, from_epoch
-from ..state import MemoryStateStore
 from ._monitor import Monitor
 
 
