@@ -73,9 +73,10 @@ class Monitor:
     :meth:`observe` on every kept, routed post and :meth:`tick` periodically. Every piece of
     state (windows, baselines, incidents, escalation tiers, acknowledgements, throttle
     buckets, digests, source health) lives in the state store under namespaces starting
-    with :attr:`name`: it is saved whenever alerts are raised, whenever a counting bucket
-    closes and at every tick, so a restart neither opens a second incident nor forgets an
-    escalation. A crash may lose or count twice the posts of the bucket in progress.
+    with :attr:`name`: it is saved whenever alerts are raised and at every tick, so a
+    restart neither opens a second incident nor forgets an escalation. A crash may lose (or,
+    when the pipeline re-reads an uncommitted page, count twice) the posts seen since the
+    last tick; the windows and baselines absorb that.
 
     All time comes from *clock* and from the posts' ``created_at``, so
     :func:`~socialplug.alerting.backtest` can replay history in simulated time.
@@ -132,7 +133,10 @@ class Monitor:
         self._engines = []
         for spec in self.spikes:
             engine = SpikeEngine(spec)
-            engine.load(await store.records(self._ns(f"spike.{spec.name}")))
+            namespace = self._ns(f"spike.{spec.name}")
+            engine.load(
+                await store.records(namespace), await store.records(f"{namespace}.history")
+            )
             self._engines.append(engine)
         self._book = None
         if self.incidents is not None:
@@ -187,13 +191,9 @@ class Monitor:
             back = self._gaps.observe(post.source, now)
             if back is not None:
                 out.append(self._dress(back))
-        rolled = [engine.take_rolled() for engine in self._engines]
         if out:
             out = self._throttled(out, now)
-        if out:
             await self._save()
-        elif any(rolled):
-            await self._save_counts()
         return out
 
     async def tick(self, now: datetime, /) -> Sequence[Alert]:
@@ -323,17 +323,16 @@ class Monitor:
                 digest.hold(alert)
         return passed
 
-    async def _save_counts(self) -> None:
+    async def _save(self) -> None:
         store = self._bound()
         for engine in self._engines:
             namespace = self._ns(f"spike.{engine.spec.name}")
-            for key in sorted(engine.dirty):
-                await store.put_record(namespace, key, engine.dump(key))
+            for key in sorted(engine.dirty_history):
+                await store.put_record(f"{namespace}.history", key, engine.dump_history(key))
+            for key in sorted(engine.dirty | engine.dirty_history):
+                await store.put_record(namespace, key, engine.dump_window(key))
             engine.dirty.clear()
-
-    async def _save(self) -> None:
-        store = self._bound()
-        await self._save_counts()
+            engine.dirty_history.clear()
         book = self._book
         if book is not None:
             namespace = incidents_namespace(self.name)

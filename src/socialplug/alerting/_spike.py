@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any
 
@@ -153,25 +153,32 @@ class _KeyState:
         self.base: _Baseline | None = None
         self.samples: deque[Post] = deque(maxlen=max(1, samples * 4))
 
-    def dump(self) -> dict[str, Any]:
+    def dump_window(self) -> dict[str, Any]:
+        """The fast-moving part: the window and the last two hours."""
+        recent = self.hour - 1
         return {
             "cur": self.cur,
             "hour": self.hour,
             "since": self.since,
             "ring": [[b, c, n] for b, (c, n) in sorted(self.ring.items())],
-            "hours": [[h, c, n] for h, (c, n) in sorted(self.hours.items())],
+            "hours": [[h, c, n] for h, (c, n) in sorted(self.hours.items()) if h >= recent],
             "last_alert": self.last_alert,
             "hot": self.hot,
         }
 
+    def dump_history(self) -> list[list[int]]:
+        """The slow part: the closed hours older than the last two, saved once an hour."""
+        recent = self.hour - 1
+        return [[h, c, n] for h, (c, n) in sorted(self.hours.items()) if h < recent]
+
     @classmethod
-    def load(cls, data: dict[str, Any], samples: int) -> _KeyState:
+    def load(cls, data: dict[str, Any], history: list[list[int]], samples: int) -> _KeyState:
         st = cls(int(data["cur"]), int(data["hour"]), samples)
         st.since = int(data["since"])
         st.ring = {int(b): [int(c), int(n)] for b, c, n in data["ring"]}
         st.wsum = sum(c for c, _ in st.ring.values())
         st.wneg = sum(n for _, n in st.ring.values())
-        st.hours = {int(h): [int(c), int(n)] for h, c, n in data["hours"]}
+        st.hours = {int(h): [int(c), int(n)] for h, c, n in (*history, *data["hours"])}
         st.last_alert = data.get("last_alert")
         st.hot = data.get("hot")
         return st
@@ -188,6 +195,9 @@ class SpikeEngine:
         self.spec = spec
         self.keys: dict[str, _KeyState] = {}
         self.dirty: set[str] = set()
+        self.dirty_history: set[str] = set()
+        self._now = datetime.min.replace(tzinfo=UTC)
+        self._out: list[Alert] = []
         self._bucket_s = spec.bucket.total_seconds()
         self._per_hour = int(_HOUR // self._bucket_s)
         self._window_n = int(spec.window.total_seconds() // self._bucket_s)
@@ -195,23 +205,28 @@ class SpikeEngine:
         self._cooldown = spec.cooldown.total_seconds()
         self._warmup_h = math.ceil(spec.warmup.total_seconds() / _HOUR)
         self._history_h = math.ceil(spec.history.total_seconds() / _HOUR)
-        self._rolled = False
 
     # -- state ------------------------------------------------------------------------
 
-    def load(self, records: dict[str, Any], /) -> None:
-        """Replace the state with *records* (key -> what :meth:`dump` wrote)."""
-        self.keys = {k: _KeyState.load(v, self.spec.samples) for k, v in records.items()}
+    def load(self, windows: dict[str, Any], histories: dict[str, Any], /) -> None:
+        """
+        Replace the state with *windows* and *histories* (key -> what :meth:`dump_window`
+        and :meth:`dump_history` wrote).
+        """
+        samples = self.spec.samples
+        self.keys = {
+            k: _KeyState.load(v, histories.get(k) or [], samples) for k, v in windows.items()
+        }
         self.dirty.clear()
+        self.dirty_history.clear()
 
-    def dump(self, key: str, /) -> dict[str, Any]:
-        """The JSON state of *key*."""
-        return self.keys[key].dump()
+    def dump_window(self, key: str, /) -> dict[str, Any]:
+        """The JSON state of *key*'s window and last hours (changes with every post)."""
+        return self.keys[key].dump_window()
 
-    def take_rolled(self) -> bool:
-        """Return whether a bucket closed since the last call (time to save state)."""
-        rolled, self._rolled = self._rolled, False
-        return rolled
+    def dump_history(self, key: str, /) -> list[list[int]]:
+        """The JSON hourly history of *key* (changes once an hour)."""
+        return self.keys[key].dump_history()
 
     def last_active(self, key: str, /) -> float | None:
         """When *key* last alerted or was above its threshold (epoch seconds)."""
@@ -226,22 +241,23 @@ class SpikeEngine:
     def observe(self, post: Post, t: float, now: datetime, out: list[Alert], /) -> None:
         """Count *post* (published at epoch *t*) and append the alerts it triggers to *out*."""
         keys = self.spec.key(post)
-        if keys is None:
+        if not keys:
             return
+        negative = 1 if sentiment_of(post) == "negative" else 0
+        self._now, self._out = now, out
         if isinstance(keys, str):
-            self._count(keys, post, t, now, out)
+            self._count(keys, post, t, negative)
         else:
             for key in keys:
-                self._count(key, post, t, now, out)
+                self._count(key, post, t, negative)
 
-    def _count(self, key: str, post: Post, t: float, now: datetime, out: list[Alert]) -> None:
+    def _count(self, key: str, post: Post, t: float, negative: int) -> None:
         b = int(t // self._bucket_s)
         st = self.keys.get(key)
         if st is None:
             st = self.keys[key] = _KeyState(b, b // self._per_hour, self.spec.samples)
         elif b > st.cur:
-            self._roll(st, b)
-        negative = sentiment_of(post) == "negative"
+            self._roll(key, st, b)
         h = b // self._per_hour
         hour = st.hours.get(h)
         if hour is None:
@@ -263,24 +279,29 @@ class SpikeEngine:
             st.wneg += 1
         st.samples.append(post)
         if st.wsum >= self.spec.min_count:
-            alert = self._check(key, st, t, now)
+            alert = self._check(key, st, t, self._now)
             if alert is not None:
-                out.append(alert)
+                self._out.append(alert)
 
-    def _roll(self, st: _KeyState, b: int) -> None:
-        self._rolled = True
-        st.cur = b
+    def _roll(self, key: str, st: _KeyState, b: int) -> None:
         oldest = b - self._window_n
-        for old in [x for x in st.ring if x <= oldest]:
-            c, n = st.ring.pop(old)
-            st.wsum -= c
-            st.wneg -= n
+        if b - st.cur >= self._window_n:
+            st.ring.clear()  # the whole window moved on
+            st.wsum = st.wneg = 0
+        else:
+            for old in [x for x in st.ring if x <= oldest]:
+                c, n = st.ring.pop(old)
+                st.wsum -= c
+                st.wneg -= n
+        st.cur = b
         h = b // self._per_hour
         if h != st.hour:
             st.hour = h
-            floor = h - self._history_h - 1
-            for old in [x for x in st.hours if x < floor]:
-                del st.hours[old]
+            self.dirty_history.add(key)
+            if len(st.hours) > self._history_h + 2:
+                floor = h - self._history_h - 1
+                for old in [x for x in st.hours if x < floor]:
+                    del st.hours[old]
 
     # -- deciding ---------------------------------------------------------------------
 
