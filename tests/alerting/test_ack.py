@@ -72,7 +72,7 @@ class TestHttpCallback:
             listed = await client.get("/incidents", headers={"Authorization": f"Bearer {TOKEN}"})
 
         assert (denied.status_code, wrong.status_code, listed.status_code) == (401, 401, 200)
-        assert [key] == [i["key"] for i in listed.json()["incidents"]]
+        assert [key] == [i["incident"] for i in listed.json()["incidents"]]
         for response in (denied, wrong, listed):
             assert TOKEN not in response.text
 

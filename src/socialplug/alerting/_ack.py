@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote
 from ..clock import Clock, SystemClock
 from ..typing import StateStore
 from ._escalation import acknowledge, incidents_namespace
+from ._incidents import summary_of
 
 
 __all__ = ["AckApp", "ack_app"]
@@ -132,7 +133,9 @@ def ack_app(
                 await _reply(send, 405, {"error": "use GET"})
                 return
             records = await store.records(incidents_namespace(monitor))
-            await _reply(send, 200, {"incidents": sorted(records.values(), key=str)})
+            incidents = [summary_of(r) for r in records.values() if isinstance(r, dict)]
+            incidents.sort(key=lambda i: (i["opened_at"], i["incident"]))
+            await _reply(send, 200, {"incidents": incidents})
             return
         if len(parts) == 3 and parts[0] == b"incidents" and parts[2] == b"ack":
             if method != "POST":

@@ -327,10 +327,14 @@ class Monitor:
         store = self._bound()
         for engine in self._engines:
             namespace = self._ns(f"spike.{engine.spec.name}")
+            # A key silent for the whole history period is forgotten.
+            ttl = engine.spec.history.total_seconds()
             for key in sorted(engine.dirty_history):
-                await store.put_record(f"{namespace}.history", key, engine.dump_history(key))
+                await store.put_record(
+                    f"{namespace}.history", key, engine.dump_history(key), ttl=ttl
+                )
             for key in sorted(engine.dirty | engine.dirty_history):
-                await store.put_record(namespace, key, engine.dump_window(key))
+                await store.put_record(namespace, key, engine.dump_window(key), ttl=ttl)
             engine.dirty.clear()
             engine.dirty_history.clear()
         book = self._book

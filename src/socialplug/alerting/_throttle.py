@@ -48,7 +48,8 @@ class Throttle:
 
     Attributes:
         route: The bucket of each route.
-        key: The bucket of each incident (alerts without an incident: each alert key).
+        key: The bucket of each incident (spikes without incidents: of each detector and
+            key; other alerts: of each alert key).
         exempt: Alert kinds never throttled.
 
     .. versionadded:: 0.1.0
@@ -59,6 +60,16 @@ class Throttle:
     exempt: frozenset[str] = attrs.field(
         default=frozenset({"digest", "escalation"}), converter=frozenset
     )
+
+
+def key_of(alert: Alert, /) -> str:
+    """What a per-key bucket counts: the incident, else the detector and key, else the alert."""
+    if alert.incident is not None:
+        return alert.incident
+    detector, key = alert.data.get("detector"), alert.data.get("key")
+    if detector is not None and key is not None:
+        return f"{detector}:{key}"
+    return alert.key
 
 
 class ThrottleState:
@@ -86,7 +97,7 @@ class ThrottleState:
         if self.spec.route is not None:
             wanted.extend((f"route:{r}", self.spec.route) for r in routes)
         if self.spec.key is not None:
-            wanted.append((f"key:{alert.incident or alert.key}", self.spec.key))
+            wanted.append((f"key:{key_of(alert)}", self.spec.key))
         states = [self._refill(name, bucket, t) for name, bucket in wanted]
         if any(state[0] < 1.0 for state in states):
             return False
