@@ -10,11 +10,6 @@ from alerting_support import DictStore, rail_router
 from socialplug.routing import Router
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(name="store")
 def _store() -> DictStore:
     return DictStore()

@@ -17,11 +17,7 @@ from socialplug.state import SQLiteStateStore
 from socialplug.testing import CollectingSink, StaticSource
 
 
-pytestmark = [
-    pytest.mark.anyio,
-    # tenacity 9.x deprecates wait_exponential(initial=), which the runtime still passes.
-    pytest.mark.filterwarnings("ignore:The .initial. parameter is deprecated:DeprecationWarning"),
-]
+pytestmark = pytest.mark.anyio
 
 
 async def run(posts, path, until):
