@@ -6,18 +6,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import anyio
+import anyio.lowlevel
 import pytest
 from alerting_streams import START, incident_stream, post
+from alerting_support import DictStore
 
 from socialplug.alerting import (
     Bucket,
     Digest,
+    Incidents,
     Monitor,
     Spike,
     Throttle,
     backtest,
     everything,
 )
+from socialplug.clock import ManualClock
 from socialplug.exceptions import ConfigurationError, StateError
 from socialplug.typing import Detector
 
@@ -78,3 +83,62 @@ async def test_per_key_throttle_holds_repeated_spikes_for_the_digest():
     held = [h for f in report.of_kind("digest") for h in f.alert.data["held_back"]]
     assert len(held) >= 3
     assert {h["kind"] for h in held} == {"spike"}
+
+
+class YieldingStore(DictStore):
+    """A store that lets other tasks run inside every call, like a real database does."""
+
+    async def put_record(self, namespace, key, value, /, *, ttl=None):
+        await anyio.lowlevel.checkpoint()
+        await super().put_record(namespace, key, value, ttl=ttl)
+
+    async def delete_record(self, namespace, key, /):
+        await anyio.lowlevel.checkpoint()
+        await super().delete_record(namespace, key)
+
+    async def records(self, namespace, /):
+        await anyio.lowlevel.checkpoint()
+        return await super().records(namespace)
+
+
+async def test_observe_and_tick_from_two_tasks(router):
+    """
+    The pipeline observes and ticks from two tasks: interleaved at every store call, the
+    monitor still opens one incident and the store ends up with what memory holds.
+    """
+    posts, surge_start = incident_stream()
+    store = YieldingStore()
+    clock = ManualClock(current=posts[0].created_at)
+    watcher = Monitor(
+        router=router,
+        spikes=[Spike(cooldown=timedelta(minutes=5))],
+        incidents=Incidents(quiet=timedelta(minutes=30)),
+        clock=clock,
+    )
+    await watcher.bind(store)
+    raised: list[str] = []
+    done = anyio.Event()
+
+    async def feed() -> None:
+        for p in posts:
+            if p.created_at > surge_start + timedelta(minutes=40):
+                break
+            clock.set(p.created_at)
+            raised.extend(a.kind for a in await watcher.observe(p.annotate(routes=["support"])))
+        done.set()
+
+    async def ticker() -> None:
+        while not done.is_set():
+            raised.extend(a.kind for a in await watcher.tick(clock.now()))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(feed)
+        tg.start_soon(ticker)
+    await watcher.tick(clock.now())
+
+    assert raised.count("incident.opened") == 1
+    assert raised.count("escalation") == 2
+    stored = await store.records("monitor.incidents")
+    assert [r["key"] for r in stored.values()] == [i["incident"] for i in watcher.open_incidents()]
+    (record,) = stored.values()
+    assert record["tier"] == 2

@@ -120,10 +120,10 @@ class DigestState:
             "period": self.period,
             "seq": self.seq,
             "count": self.count,
-            "sentiment": self.sentiment,
-            "terms": self.terms,
-            "top": [[s, p.to_dict()] for s, _, p in sorted(self.top, reverse=True)],
-            "held": self.held,
+            "sentiment": dict(self.sentiment),
+            "terms": dict(self.terms),
+            "top": [[s, p.to_dict()] for s, _, p in sorted(self.top, key=lambda x: x[:2])],
+            "held": list(self.held),
         }
 
     def observe(self, post: Post, routes: Sequence[str], /) -> bool:

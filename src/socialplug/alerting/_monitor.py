@@ -5,10 +5,12 @@ one :class:`~socialplug.typing.Detector` whose state lives in the state store.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
+import anyio
 import attrs
 
 from ..clock import Clock, SystemClock
@@ -110,6 +112,7 @@ class Monitor:
     _buckets: ThrottleState | None = attrs.field(default=None, init=False, repr=False)
     _digests: list[DigestState] = attrs.field(factory=list, init=False, repr=False)
     _gaps: GapState | None = attrs.field(default=None, init=False, repr=False)
+    _saving: anyio.Lock = attrs.field(factory=anyio.Lock, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         problems = _problems(self)
@@ -324,39 +327,62 @@ class Monitor:
         return passed
 
     async def _save(self) -> None:
+        """
+        Write what changed. The pipeline may call :meth:`observe` and :meth:`tick` from two
+        tasks: what to write is collected and the dirty marks cleared without yielding, and
+        saves run one at a time, so a save never writes older state over newer.
+        """
         store = self._bound()
+        async with self._saving:
+            deletes, writes = self._collect()
+            for namespace, key in deletes:
+                await store.delete_record(namespace, key)
+            for namespace, key, value, ttl in writes:
+                await store.put_record(namespace, key, value, ttl=ttl)
+
+    def _collect(self) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any, float | None]]]:
+        deletes: list[tuple[str, str]] = []
+        writes: list[tuple[str, str, Any, float | None]] = []
         for engine in self._engines:
             namespace = self._ns(f"spike.{engine.spec.name}")
             # A key silent for the whole history period is forgotten.
             ttl = engine.spec.history.total_seconds()
-            for key in sorted(engine.dirty_history):
-                await store.put_record(
-                    f"{namespace}.history", key, engine.dump_history(key), ttl=ttl
-                )
-            for key in sorted(engine.dirty | engine.dirty_history):
-                await store.put_record(namespace, key, engine.dump_window(key), ttl=ttl)
+            writes.extend(
+                (f"{namespace}.history", key, engine.dump_history(key), ttl)
+                for key in sorted(engine.dirty_history)
+            )
+            writes.extend(
+                (namespace, key, engine.dump_window(key), ttl)
+                for key in sorted(engine.dirty | engine.dirty_history)
+            )
             engine.dirty.clear()
             engine.dirty_history.clear()
         book = self._book
         if book is not None:
             namespace = incidents_namespace(self.name)
-            for group in sorted(book.gone):
-                await store.delete_record(namespace, group)
-            for group in sorted(book.dirty):
-                await store.put_record(namespace, group, book.open[group])
+            deletes.extend((namespace, group) for group in sorted(book.gone))
+            writes.extend(
+                (namespace, group, copy.deepcopy(book.open[group]), None)
+                for group in sorted(book.dirty)
+            )
             book.gone.clear()
             book.dirty.clear()
         buckets = self._buckets
         if buckets is not None:
-            for name in sorted(buckets.dirty):
-                await store.put_record(self._ns("throttle"), name, buckets.buckets[name])
+            writes.extend(
+                (self._ns("throttle"), name, list(buckets.buckets[name]), None)
+                for name in sorted(buckets.dirty)
+            )
             buckets.dirty.clear()
         for digest in self._digests:
             if digest.dirty:
-                await store.put_record(self._ns("digest"), digest.spec.name, digest.dump())
+                writes.append((self._ns("digest"), digest.spec.name, digest.dump(), None))
                 digest.dirty = False
         gaps = self._gaps
         if gaps is not None:
-            for source in sorted(gaps.dirty):
-                await store.put_record(self._ns("gaps"), source, gaps.sources[source])
+            writes.extend(
+                (self._ns("gaps"), source, dict(gaps.sources[source]), None)
+                for source in sorted(gaps.dirty)
+            )
             gaps.dirty.clear()
+        return deletes, writes
