@@ -196,7 +196,9 @@ class Monitor:
                 out.append(self._dress(back))
         if out:
             out = self._throttled(out, now)
-            await self._save()
+            # Save what must survive a crash right now (incidents, cooldowns, buckets,
+            # digests); the other counts wait for the next tick.
+            await self._save(only={(a.data.get("detector"), a.data.get("key")) for a in raw})
         return out
 
     async def tick(self, now: datetime, /) -> Sequence[Alert]:
@@ -326,7 +328,7 @@ class Monitor:
                 digest.hold(alert)
         return passed
 
-    async def _save(self) -> None:
+    async def _save(self, *, only: set[tuple[Any, Any]] | None = None) -> None:
         """
         Write what changed. The pipeline may call :meth:`observe` and :meth:`tick` from two
         tasks: what to write is collected and the dirty marks cleared without yielding, and
@@ -334,19 +336,26 @@ class Monitor:
         """
         store = self._bound()
         async with self._saving:
-            deletes, writes = self._collect()
+            deletes, writes = self._collect(only)
             for namespace, key in deletes:
                 await store.delete_record(namespace, key)
             for namespace, key, value, ttl in writes:
                 await store.put_record(namespace, key, value, ttl=ttl)
 
-    def _collect(self) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any, float | None]]]:
+    def _collect(
+        self, only: set[tuple[Any, Any]] | None
+    ) -> tuple[list[tuple[str, str]], list[tuple[str, str, Any, float | None]]]:
         deletes: list[tuple[str, str]] = []
         writes: list[tuple[str, str, Any, float | None]] = []
         for engine in self._engines:
             namespace = self._ns(f"spike.{engine.spec.name}")
             # A key silent for the whole history period is forgotten.
             ttl = engine.spec.history.total_seconds()
+            if only is not None:
+                keys = sorted(k for d, k in only if d == engine.spec.name and k in engine.keys)
+                writes.extend((namespace, k, engine.dump_window(k), ttl) for k in keys)
+                engine.dirty.difference_update(keys)
+                continue
             writes.extend(
                 (f"{namespace}.history", key, engine.dump_history(key), ttl)
                 for key in sorted(engine.dirty_history)
