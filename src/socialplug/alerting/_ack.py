@@ -127,7 +127,8 @@ def ack_app(
             await _reply(send, 401, {"error": "unauthorized"})
             return
         method = scope["method"]
-        parts = [p for p in scope.get("raw_path", scope["path"].encode()).split(b"/") if p]
+        raw_path = scope.get("raw_path") or scope["path"].encode()
+        parts = [p for p in raw_path.split(b"/") if p]
         if parts == [b"incidents"]:
             if method != "GET":
                 await _reply(send, 405, {"error": "use GET"})

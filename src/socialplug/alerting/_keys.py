@@ -80,16 +80,6 @@ def sentiment_of(post: Post, /) -> str | None:
     return None
 
 
-def keys_of(fn: KeyFunction, post: Post, /) -> Iterable[str]:
-    """Call a key function and normalise what it returns to an iterable of keys."""
-    keys = fn(post)
-    if keys is None:
-        return ()
-    if isinstance(keys, str):
-        return (keys,)
-    return keys
-
-
 def epoch(when: datetime, /) -> float:
     """Seconds since the epoch (aware datetimes only)."""
     return when.timestamp()
