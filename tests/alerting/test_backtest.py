@@ -24,6 +24,7 @@ from socialplug.alerting import (
 )
 from socialplug.clock import ManualClock
 from socialplug.exceptions import ConfigurationError, StateError
+from socialplug.model import Post
 from socialplug.typing import Detector
 
 
@@ -142,3 +143,23 @@ async def test_observe_and_tick_from_two_tasks(router):
     assert [r["key"] for r in stored.values()] == [i["incident"] for i in watcher.open_incidents()]
     (record,) = stored.values()
     assert record["tier"] == 2
+
+
+async def test_recorded_jsonl_replays_like_the_live_posts(tmp_path, router):
+    """Posts recorded as JSON lines (timestamps and annotations included) replay the same."""
+    posts, _ = incident_stream()
+    recording = tmp_path / "mentions.jsonl"
+    recording.write_text("".join(p.to_json() + "\n" for p in posts), encoding="utf-8")
+    replayed = [
+        Post.from_json(line) for line in recording.read_text(encoding="utf-8").splitlines()
+    ]
+
+    live = await backtest(posts, Monitor(router=router, spikes=[Spike()], incidents=Incidents()))
+    again = await backtest(
+        replayed, Monitor(router=router, spikes=[Spike()], incidents=Incidents())
+    )
+
+    assert [(f.at, f.alert.key) for f in again.alerts] == [
+        (f.at, f.alert.key) for f in live.alerts
+    ]
+    assert [i.latency for i in again.incidents] == [i.latency for i in live.incidents]
