@@ -92,7 +92,9 @@ def test_sigterm_drains_commits_and_exits_zero(tmp_path):
         )
     )
     db = tmp_path / "s.db"
-    proc = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True
+    )
     assert "ready" == proc.stdout.readline().strip()
     time.sleep(0.1)
     os.kill(proc.pid, signal.SIGTERM)
@@ -158,7 +160,13 @@ def test_backpressure_keeps_memory_flat(tmp_path):
     """
     script = tmp_path / "bp.py"
     script.write_text(BACKPRESSURE)
-    out = subprocess.run([sys.executable, str(script), "1000000"], capture_output=True, text=True, timeout=600, check=True)
+    out = subprocess.run(
+        [sys.executable, str(script), "1000000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     read, delivered, max_ahead, rss = out.stdout.split()
 
     assert 1_000_000 == int(read) == int(delivered)
