@@ -9,6 +9,7 @@ responses into retryable and permanent failures, and builds the tenacity retry l
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -88,9 +89,14 @@ def retrying(
     stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
     if policy.timeout is not None:
         stop = stop | tenacity.stop_after_delay(policy.timeout)
-    backoff = tenacity.wait_exponential_jitter(
-        initial=policy.wait_initial, max=policy.wait_max, jitter=policy.wait_jitter
-    )
+    def backoff(state: tenacity.RetryCallState) -> float:
+        # Exponential with jitter, written out: tenacity 9.2 deprecates ``initial`` and
+        # tenacity < 9.2 has no ``multiplier``.
+        try:
+            exp = policy.wait_initial * 2 ** (state.attempt_number - 1)
+        except OverflowError:
+            exp = policy.wait_max
+        return min(exp + random.uniform(0, policy.wait_jitter), policy.wait_max)  # noqa: S311
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
