@@ -89,6 +89,7 @@ def retrying(
     stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
     if policy.timeout is not None:
         stop = stop | tenacity.stop_after_delay(policy.timeout)
+
     def backoff(state: tenacity.RetryCallState) -> float:
         # Exponential with jitter, written out: tenacity 9.2 deprecates ``initial`` and
         # tenacity < 9.2 has no ``multiplier``.
@@ -96,7 +97,7 @@ def retrying(
             exp = policy.wait_initial * 2 ** (state.attempt_number - 1)
         except OverflowError:
             exp = policy.wait_max
-        return min(exp + random.uniform(0, policy.wait_jitter), policy.wait_max)  # noqa: S311
+        return float(min(exp + random.uniform(0, policy.wait_jitter), policy.wait_max))  # noqa: S311
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
