@@ -21,7 +21,7 @@ import httpx
 
 from ... import _http
 from ..._http import RetryPolicy
-from ..._pacing import budget_for
+from ..._pacing import Budget, budget_for
 from ...exceptions import (
     AuthenticationError,
     ConfigurationError,
@@ -134,6 +134,8 @@ class MastodonSource:
         reconnect_initial: First reconnect delay in seconds (doubles up to *reconnect_max*).
         reconnect_max: Longest reconnect delay.
         sleep: Awaitable sleep, injectable for tests.
+        pacing: Returns the shared request budget of a (host, token); the default shares
+            one budget per host and token across every source of the process.
         name: Stable name; defaults to one derived from servers and timelines.
     """
 
@@ -151,6 +153,7 @@ class MastodonSource:
     reconnect_initial: float = 1.0
     reconnect_max: float = 60.0
     sleep: Callable[[float], Awaitable[None]] = attrs.field(default=anyio.sleep, repr=False)
+    pacing: Callable[[str, str | None], Budget] = attrs.field(default=budget_for, repr=False)
     name: str = attrs.field()
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
     _seen: SeenKeys = attrs.field(factory=SeenKeys, init=False, repr=False)
@@ -214,7 +217,7 @@ class MastodonSource:
             headers=self._headers(sub.host),
             source=self.name,
             server=sub.host,
-            budget=budget_for(sub.host, self._token(sub.host)),
+            budget=self.pacing(sub.host, self._token(sub.host)),
             retry=self.retry,
             sleep=self.sleep,
         )
@@ -341,7 +344,7 @@ class MastodonSource:
         path, stream_params = spec
         params: list[tuple[str, str | int | float | bool | None]] = list(stream_params)
         backoff = Backoff(self.reconnect_initial, self.reconnect_max)
-        budget = budget_for(sub.host, self._token(sub.host))
+        budget = self.pacing(sub.host, self._token(sub.host))
         timeout = httpx.Timeout(30.0, read=self.stream_timeout)
         while True:
             try:
@@ -447,6 +450,8 @@ class MastodonSource:
                 for sub in subs:
                     async for chunk in self._catch_up(sub):
                         yield page([chunk])
+                    if sub.last is not None and positions.get(sub.key) != sub.last:
+                        yield page([_Chunk(sub.key, [], [], sub.last)])  # e.g. still empty
                 if not follow:
                     return
                 await self.sleep(self.poll_interval)
