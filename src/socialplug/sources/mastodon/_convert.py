@@ -166,6 +166,7 @@ def _convert(
         url=status.get("url") or uri,
         lang=status.get("language") or None,
         reply_to=_str_or_none(status.get("in_reply_to_id")),
+        thread=None if status.get("in_reply_to_id") else str(status["id"]),
         repost_of=repost_of,
         quote_of=quote_of,
         engagement=Engagement(
