@@ -125,6 +125,8 @@ def _facets(
                 if uri not in links:
                     links.append(uri)
                 if valid:
+                    assert isinstance(start, int)
+                    assert isinstance(end, int)
                     shown = data[start:end]
                     if shown.decode("utf-8", "replace") != uri:
                         expand.append((start, end, uri.encode()))
@@ -135,6 +137,8 @@ def _facets(
             elif kind.endswith("#mention"):
                 handle = ""
                 if valid:
+                    assert isinstance(start, int)
+                    assert isinstance(end, int)
                     handle = data[start:end].decode("utf-8", "replace").strip().lstrip("@")
                 handle = handle or str(feature.get("did", ""))
                 if handle and handle not in mentions:
@@ -209,9 +213,9 @@ def _embed(
 def _labels(*groups: Any) -> list[str]:
     out: list[str] = []
     for group in groups:
-        if isinstance(group, Mapping):  # self labels: {"values": [{"val": ...}]}
-            group = group.get("values")
-        for label in group or ():
+        # self labels come as {"values": [{"val": ...}]}
+        entries = group.get("values") if isinstance(group, Mapping) else group
+        for label in entries or ():
             value = label.get("val") if isinstance(label, Mapping) else None
             if isinstance(value, str) and not label.get("neg") and value not in out:
                 out.append(value)
@@ -297,9 +301,7 @@ def _jetstream(event: Mapping[str, Any], source: str) -> Post:
     collection = commit["collection"]
     uri = f"at://{did}/{collection}/{commit['rkey']}"
     time_us = event.get("time_us")
-    when = (
-        datetime.fromtimestamp(time_us / 1_000_000, UTC) if isinstance(time_us, int) else None
-    )
+    when = datetime.fromtimestamp(time_us / 1_000_000, UTC) if isinstance(time_us, int) else None
     if collection == "app.bsky.feed.repost" and operation == "create":
         subject = (commit.get("record") or {}).get("subject") or {}
         subject_url = at_uri_to_url(str(subject.get("uri", "")))
@@ -424,7 +426,8 @@ def to_post(item: Mapping[str, Any], /, *, source: str = "") -> Post:
     post = maybe_post(item, source=source)
     if post is None:
         raise DecodeError(
-            f"{source or 'bluesky'}: this item is not a post", source=source or "bluesky",
+            f"{source or 'bluesky'}: this item is not a post",
+            source=source or "bluesky",
             payload=item,
         )
     return post
