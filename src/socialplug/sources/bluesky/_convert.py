@@ -9,6 +9,7 @@ two differ).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -23,6 +24,7 @@ POST = "app.bsky.feed.post"
 _SENSITIVE_LABELS = frozenset({"porn", "sexual", "nudity", "graphic-media", "gore", "nsfl"})
 _CDN = "https://cdn.bsky.app/img/feed_fullsize/plain"
 _VIDEO = "https://video.bsky.app/watch"
+_HANDLE = re.compile(r"@([\w.-]*\w)")
 
 
 class _NotAPost(Exception):  # noqa: N818 - internal: a valid item that is not a post
@@ -139,7 +141,8 @@ def _facets(
                 if valid:
                     assert isinstance(start, int)
                     assert isinstance(end, int)
-                    handle = data[start:end].decode("utf-8", "replace").strip().lstrip("@")
+                    found = _HANDLE.search(data[start:end].decode("utf-8", "replace"))
+                    handle = found.group(1) if found else ""
                 handle = handle or str(feature.get("did", ""))
                 if handle and handle not in mentions:
                     mentions.append(handle)
@@ -240,6 +243,7 @@ def _build(
     if not isinstance(text, str):
         raise TypeError("record text is not a string")
     text, tags, mentions, links = _facets(text, record.get("facets"))
+    text = text.strip()
     for tag in record.get("tags") or ():
         if isinstance(tag, str) and tag not in tags:
             tags.append(tag)
