@@ -47,8 +47,9 @@ class JetstreamSource:
     Follow Bluesky through Jetstream (``/subscribe``), posts by default.
 
     The cursor is the ``time_us`` of the last event read. Every (re)connect asks Jetstream
-    for events from *rewind* seconds before it, and drops the ones already read, so a
-    disconnect or restart loses nothing. With ``follow=False`` the source reads until it
+    for events from *rewind* seconds before it and drops the ones already read (by commit
+    identity within a run, and those at or before the committed cursor after a restart), so
+    a disconnect or restart loses nothing and repeats nothing. With ``follow=False`` the source reads until it
     reaches the time it started at (or nothing arrives for *idle_timeout* seconds) and stops.
     Needs the ``bluesky`` extra (``websockets``).
 
@@ -112,8 +113,9 @@ class JetstreamSource:
         except ImportError as exc:
             raise MissingExtraError("websockets", extra="bluesky") from exc
         last: int | None = None
+        handled: int | None = None  # events up to the committed cursor were handled already
         if cursor and cursor.strip().isdigit():
-            last = int(cursor)
+            last = handled = int(cursor)
         elif self.since is not None:
             last = int(self.since.timestamp() * 1_000_000) + int(self.rewind * 1_000_000)
         started = int(time.time() * 1_000_000)
@@ -139,7 +141,7 @@ class JetstreamSource:
                             while len(raw) < self.batch_size:
                                 raw.append(await websocket.recv())
                         backoff.reset()
-                        posts, malformed, newest = self._decode(raw, seen)
+                        posts, malformed, newest = self._decode(raw, seen, handled)
                         if newest is not None and (last is None or newest > last):
                             last = newest
                         yield Page(
@@ -160,7 +162,7 @@ class JetstreamSource:
             await self.sleep(backoff.next_delay())
 
     def _decode(
-        self, raw: list[str | bytes], seen: SeenKeys
+        self, raw: list[str | bytes], seen: SeenKeys, handled: int | None
     ) -> tuple[list[Post], list[Malformed], int | None]:
         posts: list[Post] = []
         malformed: list[Malformed] = []
@@ -179,7 +181,7 @@ class JetstreamSource:
                 continue
             if newest is None or time_us > newest:
                 newest = time_us
-            if not seen.add(_event_key(event)):
+            if not seen.add(_event_key(event)) or (handled is not None and time_us <= handled):
                 continue  # replayed by the rewind
             try:
                 post = maybe_post(event, source=self.name)
