@@ -6,7 +6,6 @@ start them under ``.peers/``; a peer already answering on its port is reused and
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -55,7 +54,11 @@ def mastodon_peer() -> Iterator[str]:
         yield url
         return
     script = _script("mastodon", "mastodon-mock.sh")
-    env = {**os.environ, "PEER_DIR": str(ROOT / ".peers" / "mastodon-mock"), "MM_PORT": str(MM_PORT)}
+    env = {
+        **os.environ,
+        "PEER_DIR": str(ROOT / ".peers" / "mastodon-mock"),
+        "MM_PORT": str(MM_PORT),
+    }
     if not (ROOT / ".peers" / "mastodon-mock" / "venv").is_dir():
         subprocess.run([str(script), "install"], env=env, check=True, timeout=600)
     started = subprocess.run([str(script), "start"], env=env, check=False, timeout=120)
@@ -95,10 +98,6 @@ def bluesky_peer() -> Iterator[dict[str, str]]:
     )
     if started.returncode != 0:
         _unavailable(f"the Bluesky dev-env did not start: {started.stderr[-500:]}")
-    try:
-        json.loads(started.stdout.strip().splitlines()[-1] or "{}")
-    except (ValueError, IndexError):
-        pass
     try:
         yield urls
     finally:

@@ -44,7 +44,9 @@ class Net:
             "$type": "app.bsky.feed.post",
             "text": text,
             "facets": facets_for(text, mentions),
-            "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "createdAt": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "langs": ["en"],
         }
         response = self.http.post(
@@ -81,13 +83,20 @@ def posts_of(pages: list[Page]):
 async def test_search_author_feed_and_resume_after_restart(net):
     alice = net.account("alice")
     word = f"Brand{uuid.uuid4().hex[:6]}"
-    written = [net.post(alice, f"日本語 🚆 {word} late again #{word.lower()} https://example.com/a/{i}") for i in range(3)]
+    written = [
+        net.post(alice, f"日本語 🚆 {word} late again #{word.lower()} https://example.com/a/{i}")
+        for i in range(3)
+    ]
     net.flush()
 
     def source(feed: Feed) -> BlueskySource:
         return BlueskySource(
-            feeds=feed, service=net.urls["pds"], handle=alice["handle"],
-            app_password=alice["password"], since=SINCE, page_size=2,
+            feeds=feed,
+            service=net.urls["pds"],
+            handle=alice["handle"],
+            app_password=alice["password"],
+            since=SINCE,
+            page_size=2,
         )
 
     found = posts_of(await read(source(Feed.search(word))))
@@ -96,10 +105,13 @@ async def test_search_author_feed_and_resume_after_restart(net):
     assert [w["uri"] for w in written] == [p.id for p in found]
     first = found[0]
     assert (word.lower(),) == first.tags
-    assert ("https://example.com/a/0",) == first.links
+    assert first.links == ("https://example.com/a/0",)
     assert f"日本語 🚆 {word} late again #{word.lower()} https://example.com/a/0" == first.text
     assert alice["handle"] == first.author.handle
-    assert first.url == f"https://bsky.app/profile/{alice['did']}/post/{written[0]['uri'].rsplit('/', 1)[1]}"
+    assert (
+        first.url
+        == f"https://bsky.app/profile/{alice['did']}/post/{written[0]['uri'].rsplit('/', 1)[1]}"
+    )
     assert [w["uri"] for w in written] == [p.id for p in posts_of(feed_pages)]
 
     later = net.post(alice, f"{word} update")
@@ -112,15 +124,20 @@ async def test_search_author_feed_and_resume_after_restart(net):
 async def test_mentions_arrive_as_notifications(net):
     alice = net.account("alice")
     brand = net.account("brand")
-    mention = net.post(alice, f"@{brand['handle']} my train is stuck", mentions={brand["handle"]: brand["did"]})
+    mention = net.post(
+        alice, f"@{brand['handle']} my train is stuck", mentions={brand["handle"]: brand["did"]}
+    )
     net.flush()
     source = BlueskySource(
-        feeds=Feed.notifications(), service=net.urls["pds"], handle=brand["handle"],
-        app_password=brand["password"], since=SINCE,
+        feeds=Feed.notifications(),
+        service=net.urls["pds"],
+        handle=brand["handle"],
+        app_password=brand["password"],
+        since=SINCE,
     )
 
     posts = posts_of(await read(source))
 
     assert [mention["uri"]] == [p.id for p in posts]
-    assert "mention" == posts[0].annotations["notification"]
+    assert posts[0].annotations["notification"] == "mention"
     assert (brand["handle"],) == posts[0].mentions

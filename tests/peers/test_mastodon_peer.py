@@ -67,14 +67,16 @@ async def test_hashtag_timeline_and_resume_after_restart(mastodon_peer):
     resumed = await read(source(), cursor)  # a new source object: a restarted process
 
     assert [f"second #{tag}"] == texts(resumed)
-    assert [] == texts(await read(source(), resumed[-1].cursor))
+    assert texts(await read(source(), resumed[-1].cursor)) == []
 
 
 async def test_mentions_through_notifications_and_search(mastodon_peer):
     word = f"w{uuid.uuid4().hex[:8]}"
     status = post_status(mastodon_peer, "alice_token", f"@bob are trains late? {word}")
     notifications = MastodonSource(
-        servers=mastodon_peer, timelines=Timeline.notifications(["mention"]), token="bob_token",
+        servers=mastodon_peer,
+        timelines=Timeline.notifications(["mention"]),
+        token="bob_token",
         since=SINCE,
     )
     search = MastodonSource(
@@ -104,11 +106,11 @@ async def test_streaming_hashtag(mastodon_peer):
     async with anyio.create_task_group() as tg:
         tg.start_soon(consume)
         with anyio.fail_after(15):
-            while not got:
+            while not got:  # noqa: ASYNC110 - polling a test server
                 await anyio.sleep(0.05)
             await anyio.sleep(0.5)  # the stream is open once the catch-up is done
             await anyio.to_thread.run_sync(post_status, mastodon_peer, "bob_token", f"live #{tag}")
-            while len(got) < 2:
+            while len(got) < 2:  # noqa: ASYNC110 - polling a test server
                 await anyio.sleep(0.05)
         tg.cancel_scope.cancel()
     await source.aclose()

@@ -40,14 +40,16 @@ class TestToPost:
 
         post = to_post(view, source="s")
 
-        assert "bluesky" == post.platform
+        assert post.platform == "bluesky"
         assert view["uri"] == post.id
         assert f"bluesky:{view['uri']}" == post.key
-        assert ("rladies", "rstats") == post.tags
-        assert ("https://www.youtube.com/watch?v=Sa13U9RHpIE",) == post.links
-        assert post.text.endswith("🔗 https://www.youtube.com/watch?v=Sa13U9RHpIE\n\n#rladies #rstats")
+        assert post.tags == ("rladies", "rstats")
+        assert post.links == ("https://www.youtube.com/watch?v=Sa13U9RHpIE",)
+        assert post.text.endswith(
+            "🔗 https://www.youtube.com/watch?v=Sa13U9RHpIE\n\n#rladies #rstats"
+        )
         assert view["author"]["handle"] == post.author.handle
-        assert "s" == post.source
+        assert post.source == "s"
 
     def test_shortened_link_text_is_expanded_to_the_full_url(self):
         text = "🇺🇦 日本語 read example.com/lo… now #Tag"
@@ -55,34 +57,45 @@ class TestToPost:
         start = len("🇺🇦 日本語 read ".encode())
         end = start + len("example.com/lo…".encode())
         view["record"]["facets"] = [
-            {"index": {"byteStart": start, "byteEnd": end},
-             "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://example.com/long/path"}]},
+            {
+                "index": {"byteStart": start, "byteEnd": end},
+                "features": [
+                    {
+                        "$type": "app.bsky.richtext.facet#link",
+                        "uri": "https://example.com/long/path",
+                    }
+                ],
+            },
             *facets_for(text)[-1:],
         ]
 
         post = to_post(view)
 
-        assert "🇺🇦 日本語 read https://example.com/long/path now #Tag" == post.text
-        assert ("Tag",) == post.tags
+        assert post.text == "🇺🇦 日本語 read https://example.com/long/path now #Tag"
+        assert post.tags == ("Tag",)
 
     def test_mentions_are_read_from_the_byte_slice(self):
         view = make_post_view("héllo 👋 @bob.test and @carol.example.com")
 
         post = to_post(view)
 
-        assert ("bob.test", "carol.example.com") == post.mentions
+        assert post.mentions == ("bob.test", "carol.example.com")
 
     def test_out_of_range_facets_are_ignored_not_fatal(self):
         view = make_post_view("short")
         view["record"]["facets"] = [
-            {"index": {"byteStart": 3, "byteEnd": 99},
-             "features": [{"$type": "app.bsky.richtext.facet#link", "uri": "https://x.example"}]}
+            {
+                "index": {"byteStart": 3, "byteEnd": 99},
+                "features": [
+                    {"$type": "app.bsky.richtext.facet#link", "uri": "https://x.example"}
+                ],
+            }
         ]
 
         post = to_post(view)
 
-        assert "short" == post.text
-        assert ("https://x.example",) == post.links
+        assert post.text == "short"
+        assert post.links == ("https://x.example",)
 
     def test_repost_carries_the_original(self):
         item = own("repost.json")
@@ -93,7 +106,7 @@ class TestToPost:
         assert item["post"]["uri"] == post.repost_of.id
         assert item["reason"]["by"]["handle"] == post.author.handle
         assert item["reason"]["uri"] == post.id
-        assert "" == post.text
+        assert post.text == ""
 
     def test_quote_with_media(self):
         item = own("record_with_media.json")
@@ -102,11 +115,14 @@ class TestToPost:
         assert post is not None
 
         assert post.quote_of is not None
-        assert "at://did:plc:exrxvyu6bpoym6mbnctke5tn/app.bsky.feed.post/3lsztof36rs2t" == post.quote_of.id
-        assert "molly.wiki" == post.quote_of.author.handle
-        assert "video" == post.media[0].kind
+        assert (
+            post.quote_of.id
+            == "at://did:plc:exrxvyu6bpoym6mbnctke5tn/app.bsky.feed.post/3lsztof36rs2t"
+        )
+        assert post.quote_of.author.handle == "molly.wiki"
+        assert post.media[0].kind == "video"
         assert post.media[0].url.endswith("playlist.m3u8")
-        assert 6524 == post.quote_of.engagement.likes
+        assert post.quote_of.engagement.likes == 6524
 
     def test_external_card_and_reply(self):
         card = to_post(own("external.json"))
@@ -127,21 +143,37 @@ class TestToPost:
         did, _, rkey = view["uri"][5:].split("/")
         assert f"https://bsky.app/profile/{did}/post/{rkey}" == post.url
         assert post.sensitive
-        assert "porn" == post.spoiler
-        assert ["porn"] == post.annotations["labels"]
-        assert "de" == post.lang
-        assert ["de", "en"] == post.annotations["langs"]
+        assert post.spoiler == "porn"
+        assert post.annotations["labels"] == ["porn"]
+        assert post.lang == "de"
+        assert post.annotations["langs"] == ["de", "en"]
 
     def test_images_with_alt_from_the_record(self):
         view = make_post_view("pic", did="did:plc:abc")
         view["record"]["embed"] = {
             "$type": "app.bsky.embed.images",
-            "images": [{"alt": "a cat", "image": {"$type": "blob", "ref": {"$link": "bafkcid"}, "mimeType": "image/jpeg", "size": 1}}],
+            "images": [
+                {
+                    "alt": "a cat",
+                    "image": {
+                        "$type": "blob",
+                        "ref": {"$link": "bafkcid"},
+                        "mimeType": "image/jpeg",
+                        "size": 1,
+                    },
+                }
+            ],
         }
 
         post = to_post(view)
 
-        assert (Media(url="https://cdn.bsky.app/img/feed_fullsize/plain/did:plc:abc/bafkcid@jpeg", kind="image", alt="a cat"),) == post.media
+        assert (
+            Media(
+                url="https://cdn.bsky.app/img/feed_fullsize/plain/did:plc:abc/bafkcid@jpeg",
+                kind="image",
+                alt="a cat",
+            ),
+        ) == post.media
 
     def test_jetstream_create_update_delete(self):
         view = make_post_view("live #brand")
@@ -150,17 +182,19 @@ class TestToPost:
         updated = to_post(jetstream_event(view, operation="update"))
         deleted = to_post(jetstream_event(view, operation="delete", time_us=1_700_000_000_000_000))
 
-        assert ("create", "update", "delete") == (created.event, updated.event, deleted.event)
+        assert (created.event, updated.event, deleted.event) == ("create", "update", "delete")
         assert created.key == updated.key == deleted.key
-        assert ("brand",) == created.tags
+        assert created.tags == ("brand",)
         assert datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC) == deleted.created_at
 
     def test_non_posts_and_bad_input(self):
-        likes = [json.loads(line) for line in (OWN / "jetstream_golden.jsonl").read_text().splitlines()]
+        likes = [
+            json.loads(line) for line in (OWN / "jetstream_golden.jsonl").read_text().splitlines()
+        ]
 
         kinds = [maybe_post(e) is not None for e in likes]
 
-        assert [False, True, True, False, False, False, False, False, False, False] == kinds
+        assert kinds == [False, True, True, False, False, False, False, False, False, False]
         with pytest.raises(DecodeError):
             to_post(likes[0])  # a like is not a post
         view = make_post_view("x")
@@ -171,7 +205,10 @@ class TestToPost:
             to_post({"uri": "at://x/app.bsky.feed.post/1", "record": {"text": 5}})
 
     def test_at_uri_to_url(self):
-        assert "https://bsky.app/profile/did:plc:x/feed/whats-hot" == at_uri_to_url("at://did:plc:x/app.bsky.feed.generator/whats-hot")
+        assert (
+            at_uri_to_url("at://did:plc:x/app.bsky.feed.generator/whats-hot")
+            == "https://bsky.app/profile/did:plc:x/feed/whats-hot"
+        )
         assert None is at_uri_to_url("https://example.com")
 
 
@@ -200,7 +237,10 @@ class TestRecorded:
                 start, end = facet["index"]["byteStart"], facet["index"]["byteEnd"]
                 for feature in facet["features"]:
                     if feature["$type"].endswith("#tag"):
-                        assert data[start:end].decode().strip().lower() == "#" + feature["tag"].lower()
+                        assert (
+                            data[start:end].decode().strip().lower()
+                            == "#" + feature["tag"].lower()
+                        )
                         checked += 1
                     elif feature["$type"].endswith("#mention"):
                         assert "@" in data[start:end].decode()

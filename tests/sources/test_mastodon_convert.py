@@ -13,6 +13,7 @@ from socialplug.exceptions import DecodeError
 from socialplug.model import Media
 from socialplug.sources.mastodon import notification_to_post, to_post
 
+
 OWN = Path(__file__).resolve().parents[1] / "fixtures" / "mastodon"
 
 
@@ -55,26 +56,26 @@ class TestToPost:
 
         post = to_post(status, server="mastodon.social", source="src")
 
-        assert "mastodon" == post.platform
+        assert post.platform == "mastodon"
         assert status["id"] == post.id
         assert f"mastodon:{status['uri']}" == post.key
         assert status["url"] == post.url
-        assert "Machtmissbrauch Academia" == post.spoiler
+        assert post.spoiler == "Machtmissbrauch Academia"
         assert post.sensitive
-        assert ("machtmissbrauch", "IchBinHanna", "MPI", "Academia") == post.tags
-        assert ("academicsunite@a.gup.pe",) == post.mentions
-        assert () == post.links
-        assert "de" == post.lang
+        assert post.tags == ("machtmissbrauch", "IchBinHanna", "MPI", "Academia")
+        assert post.mentions == ("academicsunite@a.gup.pe",)
+        assert post.links == ()
+        assert post.lang == "de"
         assert status["in_reply_to_id"] == post.reply_to
-        assert "LenaOetzel@historians.social" == post.author.handle
-        assert "Lena Oetzel" == post.author.name
-        assert 891 == post.author.followers
+        assert post.author.handle == "LenaOetzel@historians.social"
+        assert post.author.name == "Lena Oetzel"
+        assert post.author.followers == 891
         assert datetime(2025, 3, 17, 8, 31, 44, tzinfo=UTC) == post.created_at
-        assert 3 == post.engagement.reposts
+        assert post.engagement.reposts == 3
         assert post.text.startswith('@academicsunite\n\n"Mehrere Mitarbeitende')
         assert post.text.endswith("#machtmissbrauch #IchBinHanna #MPI #Academia")
-        assert "src" == post.source
-        assert "public" == post.annotations["visibility"]
+        assert post.source == "src"
+        assert post.annotations["visibility"] == "public"
         assert status == post.raw
 
     def test_boost_carries_the_boosted_status(self):
@@ -85,27 +86,27 @@ class TestToPost:
         assert post.repost_of is not None
         assert f"mastodon:{status['reblog']['uri']}" == post.repost_of.key
         assert f"mastodon:{status['uri']}" == post.key
-        assert "" == post.text
-        assert "Toot!" == post.repost_of.text
-        assert "mastodonpy_test@localhost" == post.author.handle
+        assert post.text == ""
+        assert post.repost_of.text == "Toot!"
+        assert post.author.handle == "mastodonpy_test@localhost"
 
     def test_quote_post_drops_the_inline_fallback(self):
         status = own("quote")
 
         post = to_post(status)
 
-        assert "yoooooooo" == post.text
+        assert post.text == "yoooooooo"
         assert post.quote_of is not None
-        assert "Toot!" == post.quote_of.text
+        assert post.quote_of.text == "Toot!"
         assert f"mastodon:{status['quote']['quoted_status']['uri']}" == post.quote_of.key
 
     def test_poll_options_and_custom_emoji_are_kept(self):
         post = to_post(own("poll"))
 
-        assert "secret test poll :hecker:\n\n- real\n- fr fr\n- so true\n- :hecker:" == post.text
-        assert ["real", "fr fr", "so true", ":hecker:"] == post.annotations["poll"]["options"]
-        assert "2023-05-28T12:51:38.000Z" == post.annotations["edited_at"]
-        assert 2 == post.engagement.replies
+        assert post.text == "secret test poll :hecker:\n\n- real\n- fr fr\n- so true\n- :hecker:"
+        assert post.annotations["poll"]["options"] == ["real", "fr fr", "so true", ":hecker:"]
+        assert post.annotations["edited_at"] == "2023-05-28T12:51:38.000Z"
+        assert post.engagement.replies == 2
 
     def test_media_with_alt_text(self):
         status = own("media")
@@ -118,7 +119,7 @@ class TestToPost:
     def test_html_entities_and_line_breaks(self):
         status = {**own("cw"), "content": "<p>it&#39;s &amp; &lt;b&gt;<br>next</p><p>two</p>"}
 
-        assert "it's & <b>\nnext\n\ntwo" == to_post(status).text
+        assert to_post(status).text == "it's & <b>\nnext\n\ntwo"
 
     def test_missing_field_is_a_decode_error_with_the_payload(self):
         status = own("poll")
@@ -127,7 +128,7 @@ class TestToPost:
         with pytest.raises(DecodeError) as ei:
             to_post(status, source="mine")
 
-        assert "mine" == ei.value.source
+        assert ei.value.source == "mine"
         assert status is ei.value.payload
 
     def test_notification(self):
@@ -136,7 +137,7 @@ class TestToPost:
         post = notification_to_post(notification, server="mastodon.social")
 
         assert post is not None
-        assert "mention" == post.annotations["notification"]
+        assert post.annotations["notification"] == "mention"
         assert None is notification_to_post({"id": "1", "type": "follow", "status": None})
 
 

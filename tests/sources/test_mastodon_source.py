@@ -4,6 +4,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from socialplug import RetryPolicy
@@ -21,7 +22,7 @@ FAST = RetryPolicy(attempts=3, wait_initial=0, wait_max=0, wait_jitter=0, timeou
 
 
 async def no_sleep(_seconds: float) -> None:
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
 
 
 async def collect(source: MastodonSource, cursor: str | None = None) -> list[Page]:
@@ -57,17 +58,17 @@ class TestPaging:
 
             pages = await collect(source)
             assert [f"status {i}" for i in range(95)] == texts(pages)
-            assert [40, 40, 15] == [len(p.posts) for p in pages]
+            assert [len(p.posts) for p in pages] == [40, 40, 15]
             cursor = pages[-1].cursor
             assert cursor is not None
 
             again = await collect(source, cursor)
-            assert [] == texts(again)
+            assert texts(again) == []
 
             statuses(server, 3, start=T0 + timedelta(days=1))
             newer = await collect(source, cursor)
 
-        assert ["status 0", "status 1", "status 2"] == texts(newer)
+        assert texts(newer) == ["status 0", "status 1", "status 2"]
         assert any(
             ("min_id", json.loads(cursor)[f"{server.url[7:]}/tag:brand"]) in r.query
             for r in server.requests
@@ -85,7 +86,7 @@ class TestPaging:
 
             pages = await collect(source)
 
-        assert ["status 7", "status 8", "status 9"] == texts(pages)
+        assert texts(pages) == ["status 7", "status 8", "status 9"]
 
     async def test_first_run_without_date_reads_the_newest_page(self):
         with MastodonServer() as server:
@@ -140,7 +141,7 @@ class TestPaging:
 
             pages = await collect(source)
 
-        assert ["a", "d"] == texts(pages)
+        assert texts(pages) == ["a", "d"]
         query = server.requests[-1].query
         assert ("any[]", "rail") in query
         assert ("all[]", "trains") in query
@@ -166,9 +167,9 @@ class TestPaging:
             found = await collect(search)
 
         posts = [p for page in got for p in page.posts]
-        assert ["mention"] == [p.annotations["notification"] for p in posts]
+        assert [p.annotations["notification"] for p in posts] == ["mention"]
         assert ("types[]", "mention") in server.requests[0].query
-        assert ["brand is great"] == texts(found)
+        assert texts(found) == ["brand is great"]
 
     async def test_public_local_account_list_and_home(self):
         with MastodonServer(token="tok") as server:
@@ -203,7 +204,7 @@ class TestFailures:
         assert server.url[7:] in str(ei.value)
         assert "wrong-secret-token" not in str(ei.value)
         assert "wrong-secret-token" not in repr(source)
-        assert 401 == ei.value.status_code
+        assert ei.value.status_code == 401
 
     async def test_429_and_5xx_are_retried_honouring_retry_after(self):
         waits: list[float] = []
@@ -226,7 +227,7 @@ class TestFailures:
 
             pages = await collect(source)
 
-        assert ["status 0", "status 1"] == texts(pages)
+        assert texts(pages) == ["status 0", "status 1"]
         assert 7.0 in waits
 
     @pytest.mark.parametrize(
@@ -247,7 +248,7 @@ class TestFailures:
 
             pages = await collect(source)
 
-        assert 1 == sum(len(p.malformed) for p in pages)
+        assert sum(len(p.malformed) for p in pages) == 1
         bad = next(m for p in pages for m in p.malformed)
         assert body.decode() == bad.payload
         assert source.name == bad.source
@@ -262,8 +263,8 @@ class TestFailures:
 
             pages = await collect(source)
 
-        assert ["status 0", "status 1"] == texts(pages)
-        assert 1 == sum(len(p.malformed) for p in pages)
+        assert texts(pages) == ["status 0", "status 1"]
+        assert sum(len(p.malformed) for p in pages) == 1
 
     def test_configuration_is_checked(self):
         with pytest.raises(ConfigurationError):
@@ -294,8 +295,9 @@ class TestFailures:
 
             pages = await collect(source)
 
-        assert 8 == len(texts(pages))
-        assert waits and max(waits) > 0.2
+        assert len(texts(pages)) == 8
+        assert waits
+        assert max(waits) > 0.2
 
 
 class TestStreaming:
@@ -315,7 +317,7 @@ class TestStreaming:
 
             async def wait_for(n: int) -> None:
                 with anyio.fail_after(10):
-                    while len(seen) < n:
+                    while len(seen) < n:  # noqa: ASYNC110 - polling a test server
                         await anyio.sleep(0.02)
 
             async def consume() -> None:
@@ -329,7 +331,7 @@ class TestStreaming:
                 tg.start_soon(consume)
                 await wait_for(2)
                 with anyio.fail_after(5):
-                    while server.stream_count == 0:
+                    while server.stream_count == 0:  # noqa: ASYNC110 - polling a test server
                         await anyio.sleep(0.02)
                 live = server.add_status(content="<p>live</p>", tags=["brand"])
                 await wait_for(3)
@@ -341,14 +343,14 @@ class TestStreaming:
                 missed = server.add_status(content="<p>while away</p>", tags=["brand"])
                 await wait_for(6)
                 with anyio.fail_after(5):
-                    while server.stream_count == 0:
+                    while server.stream_count == 0:  # noqa: ASYNC110 - polling a test server
                         await anyio.sleep(0.02)
                 server.add_status(content="<p>after</p>", tags=["brand"])
                 await wait_for(7)
                 tg.cancel_scope.cancel()
             await source.aclose()
 
-        assert [
+        assert seen == [
             ("create", "status 0"),
             ("create", "status 1"),
             ("create", "live"),
@@ -356,8 +358,8 @@ class TestStreaming:
             ("delete", ""),
             ("create", "while away"),
             ("create", "after"),
-        ] == seen
-        assert 1 == len(malformed)
+        ]
+        assert len(malformed) == 1
         assert missed["id"] in cursors[-1] or json.loads(cursors[-1])
         catch_ups = [r for r in server.requests if r.param("min_id") and r.path.endswith("/brand")]
         assert catch_ups, "reconnect must catch up over REST"

@@ -10,8 +10,8 @@ import json
 import queue
 import threading
 import time
-from datetime import UTC, datetime
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -76,6 +76,8 @@ class Fault:
     times: int = 1
 
 
+_DROP: tuple[str, str] = ("", "")  # identity-compared sentinel: close the stream
+
 #: A server-sent-events stream: yields (event, data) pairs; ``None`` means "send a heartbeat".
 SSEStream = Iterator[tuple[str, str] | None]
 
@@ -99,7 +101,7 @@ class LoopbackServer:
         self._lock = threading.RLock()
         self._window_start = time.time()
         self._served = 0
-        self._streams: list[queue.Queue[tuple[str, str] | None | bool]] = []
+        self._streams: list[queue.Queue[tuple[str, str] | None]] = []
         self._closed = threading.Event()
         server = self
 
@@ -112,14 +114,16 @@ class LoopbackServer:
             def do_POST(self) -> None:
                 server._handle(self, "POST")
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._http.daemon_threads = True
         host, port = self._http.server_address[:2]
         self.url = f"http://{host!s}:{port}"
-        self._thread = threading.Thread(target=self._http.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     # -- for tests ----------------------------------------------------------------------
@@ -150,7 +154,7 @@ class LoopbackServer:
         """Close every open event stream (the client should reconnect)."""
         with self._lock:
             for stream in self._streams:
-                stream.put(False)
+                stream.put(_DROP)
 
     def publish(self, event: str, data: str) -> None:
         """Send one event to every open stream that accepts it (see :meth:`accepts`)."""
@@ -256,7 +260,7 @@ class LoopbackServer:
         if response is None:
             try:
                 response = self.route(request)
-            except Exception as exc:  # noqa: BLE001 - a test server answers 500, like a real one
+            except Exception as exc:
                 response = Response(status=500, json={"error": f"{type(exc).__name__}: {exc}"})
         body = response.encode()
         handler.send_response(response.status)
@@ -273,7 +277,7 @@ class LoopbackServer:
         accepts: Callable[[str, str], bool],
         rate: dict[str, str],
     ) -> None:
-        inbox: queue.Queue[tuple[str, str] | None | bool] = queue.Queue()
+        inbox: queue.Queue[tuple[str, str] | None] = queue.Queue()
         with self._lock:
             self._streams.append(inbox)
         try:
@@ -291,9 +295,9 @@ class LoopbackServer:
                     item = inbox.get(timeout=self.heartbeat)
                 except queue.Empty:
                     item = None
-                if item is False:
+                if item is _DROP:
                     break
-                if item is None or item is True:
+                if item is None:
                     handler.wfile.write(b":thump\n\n")
                 else:
                     event, data = item

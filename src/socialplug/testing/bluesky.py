@@ -102,7 +102,11 @@ def make_post_view(
     return {
         "uri": uri,
         "cid": f"bafyrei{abs(hash(uri)) % 10**20:020d}",
-        "author": {"did": did, "handle": handle, "displayName": handle.split(".")[0].title()},
+        "author": {
+            "did": did,
+            "handle": handle,
+            "displayName": handle.split(".", maxsplit=1)[0].title(),
+        },
         "record": record,
         "replyCount": 0,
         "repostCount": 0,
@@ -272,7 +276,9 @@ class BlueskyServer(LoopbackServer):
         with self._lock:
             entry = self._tokens.get(token)
         if entry is None or entry[0] != kind:
-            return None, Response(status=401, json={"error": "InvalidToken", "message": "Bad token"})
+            return None, Response(
+                status=401, json={"error": "InvalidToken", "message": "Bad token"}
+            )
         if entry[2] < time.time():
             return None, Response(
                 status=400, json={"error": "ExpiredToken", "message": "Token has expired"}
@@ -288,7 +294,10 @@ class BlueskyServer(LoopbackServer):
             if handle not in self.accounts or self.accounts[handle] != body.get("password"):
                 return Response(
                     status=401,
-                    json={"error": "AuthenticationRequired", "message": "Invalid identifier or password"},
+                    json={
+                        "error": "AuthenticationRequired",
+                        "message": "Invalid identifier or password",
+                    },
                 )
             self.sessions_created += 1
             return Response(json=self._issue(handle))
@@ -302,7 +311,9 @@ class BlueskyServer(LoopbackServer):
         if refused is not None:
             return refused
         if viewer is None and (self.require_auth or method.endswith("listNotifications")):
-            return Response(status=401, json={"error": "AuthMissing", "message": "Authentication Required"})
+            return Response(
+                status=401, json={"error": "AuthMissing", "message": "Authentication Required"}
+            )
         with self._lock:
             posts = sorted(self._posts, key=lambda p: p["indexedAt"], reverse=True)
             notifications = sorted(self._notifications, key=lambda n: n["indexedAt"], reverse=True)
@@ -311,8 +322,14 @@ class BlueskyServer(LoopbackServer):
             return self._paged(request, "posts", self._search(request, posts))
         if method == "app.bsky.feed.getAuthorFeed":
             actor = request.param("actor") or ""
-            feed = [{"post": p} for p in posts if actor in (p["author"]["did"], p["author"]["handle"])]
-            feed += [i for i in items if actor in (i["reason"]["by"]["did"], i["reason"]["by"]["handle"])]
+            feed = [
+                {"post": p} for p in posts if actor in (p["author"]["did"], p["author"]["handle"])
+            ]
+            feed += [
+                i
+                for i in items
+                if actor in (i["reason"]["by"]["did"], i["reason"]["by"]["handle"])
+            ]
             feed.sort(key=lambda i: (i.get("reason") or i["post"])["indexedAt"], reverse=True)
             return self._paged(request, "feed", feed)
         if method == "app.bsky.notification.listNotifications":
@@ -344,9 +361,13 @@ class BlueskyServer(LoopbackServer):
                 continue
             if author and author not in (post["author"]["did"], post["author"]["handle"]):
                 continue
-            if mentions and not any(
-                f["$type"].endswith("#mention") and f.get("did") == mentions for f in features
-            ) and f"@{mentions}" not in record.get("text", ""):
+            if (
+                mentions
+                and not any(
+                    f["$type"].endswith("#mention") and f.get("did") == mentions for f in features
+                )
+                and f"@{mentions}" not in record.get("text", "")
+            ):
                 continue
             if lang and lang not in record.get("langs", []):
                 continue
@@ -473,7 +494,7 @@ class JetstreamServer:
                     websocket.send(item)
                 elif wanted(item):
                     websocket.send(json.dumps(item))
-        except Exception:  # noqa: BLE001, S110 - the client went away
+        except Exception:  # noqa: S110 - the client went away
             pass
         finally:
             with self._lock:

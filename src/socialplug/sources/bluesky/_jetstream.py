@@ -49,8 +49,9 @@ class JetstreamSource:
     The cursor is the ``time_us`` of the last event read. Every (re)connect asks Jetstream
     for events from *rewind* seconds before it and drops the ones already read (by commit
     identity within a run, and those at or before the committed cursor after a restart), so
-    a disconnect or restart loses nothing and repeats nothing. With ``follow=False`` the source reads until it
-    reaches the time it started at (or nothing arrives for *idle_timeout* seconds) and stops.
+    a disconnect or restart loses nothing and repeats nothing. With ``follow=False`` the
+    source reads until it reaches the time it started at (or nothing arrives for
+    *idle_timeout* seconds) and stops.
     Needs the ``bluesky`` extra (``websockets``).
 
     Args:
@@ -172,11 +173,18 @@ class JetstreamSource:
             try:
                 event = json.loads(text)
                 time_us = event["time_us"]
-                if not isinstance(time_us, int):
-                    raise TypeError("time_us is not an integer")
             except (ValueError, KeyError, TypeError) as exc:
                 malformed.append(
-                    Malformed(reason=f"Jetstream event: {exc}", payload=text, source=self.name)
+                    Malformed(reason=f"Jetstream event: {exc!r}", payload=text, source=self.name)
+                )
+                continue
+            if not isinstance(time_us, int):
+                malformed.append(
+                    Malformed(
+                        reason="Jetstream event: time_us is not an integer",
+                        payload=text,
+                        source=self.name,
+                    )
                 )
                 continue
             if newest is None or time_us > newest:
