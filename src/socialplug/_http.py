@@ -90,19 +90,18 @@ def retrying(
     if policy.timeout is not None:
         stop = stop | tenacity.stop_after_delay(policy.timeout)
 
-    def backoff(state: tenacity.RetryCallState) -> float:
-        # Exponential with jitter, written out: tenacity 9.2 deprecates ``initial`` and
-        # tenacity < 9.2 has no ``multiplier``.
-        try:
-            exp = policy.wait_initial * 2 ** (state.attempt_number - 1)
-        except OverflowError:
-            exp = policy.wait_max
-        return float(min(exp + random.uniform(0, policy.wait_jitter), policy.wait_max))  # noqa: S311
+    def backoff(attempt: int) -> float:
+        exponential = policy.wait_initial * 2.0 ** max(0, attempt - 1)
+        return min(policy.wait_max, exponential) + random.uniform(0, policy.wait_jitter)  # noqa: S311
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         asked = _retry_after_of(exc)
-        delay = min(asked, policy.max_retry_after) if asked is not None else float(backoff(state))
+        delay = (
+            min(asked, policy.max_retry_after)
+            if asked is not None
+            else backoff(state.attempt_number)
+        )
         if on_retry is not None and exc is not None:
             on_retry(exc, delay)
         return delay
