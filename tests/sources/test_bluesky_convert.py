@@ -183,7 +183,10 @@ class TestToPost:
         deleted = to_post(jetstream_event(view, operation="delete", time_us=1_700_000_000_000_000))
 
         assert (created.event, updated.event, deleted.event) == ("create", "update", "delete")
-        assert created.key == updated.key == deleted.key
+        assert created.id == updated.id == deleted.id
+        assert f"bluesky:{view['uri']}" == created.key
+        assert f"bluesky:{view['uri']}#delete" == deleted.key
+        assert updated.key.startswith(f"bluesky:{view['uri']}#update:")
         assert created.tags == ("brand",)
         assert datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC) == deleted.created_at
 

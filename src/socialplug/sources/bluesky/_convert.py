@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import attrs
+
 from ...exceptions import DecodeError
 from ...model import Author, Engagement, Media, Post
 
@@ -32,7 +34,11 @@ class _NotAPost(Exception):  # noqa: N818 - internal: a valid item that is not a
 
 
 def post_key(uri: str) -> str:
-    """The :attr:`Post.key` of the post whose at:// URI is *uri*."""
+    """
+    The :attr:`Post.key` of the post whose at:// URI is *uri*. An edit's key adds
+    ``#update:<rev>`` and a deletion notice's ``#delete``, so the pipeline's seen-keys do not
+    take them for repeats of the original.
+    """
     return f"bluesky:{uri}"
 
 
@@ -283,10 +289,10 @@ def _build(
             replies=view.get("replyCount"),
             quotes=view.get("quoteCount"),
         ),
-        tags=tuple(tags),  # type: ignore[arg-type]  # attrs converter=tuple
-        mentions=tuple(mentions),  # type: ignore[arg-type]
-        links=tuple(links),  # type: ignore[arg-type]
-        media=tuple(media),  # type: ignore[arg-type]
+        tags=tuple(tags),
+        mentions=tuple(mentions),
+        links=tuple(links),
+        media=tuple(media),
         sensitive=bool(_SENSITIVE_LABELS.intersection(labels)),
         spoiler=", ".join(v for v in labels if v in _SENSITIVE_LABELS) or None,
         event=event,
@@ -315,7 +321,7 @@ def _jetstream(event: Mapping[str, Any], source: str) -> Post:
             key=post_key(uri),
             created_at=_created(commit["record"], when),
             author=_bare_author(did),
-            links=(subject_url,) if subject_url else (),  # type: ignore[arg-type]
+            links=(subject_url,) if subject_url else (),
             source=source,
             raw=event,
             annotations={"repost_of": subject.get("uri")},
@@ -328,7 +334,7 @@ def _jetstream(event: Mapping[str, Any], source: str) -> Post:
         return Post(
             platform="bluesky",
             id=uri,
-            key=post_key(uri),
+            key=f"{post_key(uri)}#delete",
             created_at=when,
             author=_bare_author(did),
             url=at_uri_to_url(uri),
@@ -336,7 +342,7 @@ def _jetstream(event: Mapping[str, Any], source: str) -> Post:
             source=source,
             raw=event,
         )
-    return _build(
+    post = _build(
         uri=uri,
         record=commit["record"],
         author=_bare_author(did),
@@ -346,6 +352,9 @@ def _jetstream(event: Mapping[str, Any], source: str) -> Post:
         raw=event,
         fallback_time=when.isoformat() if when else None,
     )
+    if operation == "update":
+        return attrs.evolve(post, key=f"{post.key}#update:{commit.get('rev', '')}")
+    return post
 
 
 def _convert(item: Mapping[str, Any], source: str, event: Literal["create", "update"]) -> Post:

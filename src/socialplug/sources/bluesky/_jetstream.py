@@ -146,8 +146,8 @@ class JetstreamSource:
                         if newest is not None and (last is None or newest > last):
                             last = newest
                         yield Page(
-                            posts=tuple(posts),  # type: ignore[arg-type]  # attrs converter
-                            malformed=tuple(malformed),  # type: ignore[arg-type]
+                            posts=tuple(posts),
+                            malformed=tuple(malformed),
                             cursor=str(last) if last is not None else None,
                         )
                         if not follow and last is not None and last >= started:

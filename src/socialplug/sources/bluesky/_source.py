@@ -315,13 +315,13 @@ class BlueskySource:
             for sub in subs:
                 fresh, bad = await self._collect(sub)
                 if bad:
-                    yield Page(malformed=tuple(bad), cursor=None)  # type: ignore[arg-type]
+                    yield Page(malformed=tuple(bad), cursor=None)
                 fresh.reverse()
                 for start in range(0, len(fresh), self.page_size):
                     posts, malformed = self._emit(sub, fresh[start : start + self.page_size])
                     yield Page(
-                        posts=tuple(posts),  # type: ignore[arg-type]  # attrs converter
-                        malformed=tuple(malformed),  # type: ignore[arg-type]
+                        posts=tuple(posts),
+                        malformed=tuple(malformed),
                         cursor=position(),
                     )
             if not follow:

@@ -41,7 +41,11 @@ def _acct(acct: str, url: str | None, server: str) -> str:
 
 
 def status_key(uri: str) -> str:
-    """The :attr:`Post.key` of the status whose ActivityPub id is *uri*."""
+    """
+    The :attr:`Post.key` of the status whose ActivityPub id is *uri*. An edit's key adds
+    ``#update:<edited_at>`` and a deletion notice's ``#delete``, so the pipeline's seen-keys
+    do not take them for repeats of the original.
+    """
     return f"mastodon:{uri}"
 
 
@@ -158,7 +162,9 @@ def _convert(
     return Post(
         platform="mastodon",
         id=str(status["id"]),
-        key=status_key(uri),
+        key=status_key(uri)
+        if event == "create"
+        else f"{status_key(uri)}#{event}:{status.get('edited_at') or ''}",
         text=text,
         html=content or None,
         created_at=datetime.fromisoformat(status["created_at"]),
@@ -175,10 +181,10 @@ def _convert(
             replies=_count(status, "replies_count"),
             quotes=_count(status, "quotes_count"),
         ),
-        tags=tuple(tags),  # type: ignore[arg-type]  # attrs converter=tuple
-        mentions=mentions,  # type: ignore[arg-type]
-        links=tuple(links),  # type: ignore[arg-type]
-        media=_media(status),  # type: ignore[arg-type]
+        tags=tuple(tags),
+        mentions=mentions,
+        links=tuple(links),
+        media=_media(status),
         sensitive=bool(status.get("sensitive")),
         spoiler=status.get("spoiler_text") or None,
         event=event,

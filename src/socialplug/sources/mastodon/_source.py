@@ -252,7 +252,7 @@ class MastodonSource:
             payload = json.dumps(item, ensure_ascii=False) if not isinstance(item, str) else item
             return None, Malformed(reason=str(exc), payload=payload, source=self.name), None
         if post is not None:
-            self._remember(sub.host, post.id, post.key)
+            self._remember(sub.host, post.id, post.key.split("#", 1)[0])
             if post.event == "create" and not self._seen.add(post.key):
                 post = None  # the same status through another server or timeline
         return post, None, item_id
@@ -386,7 +386,8 @@ class MastodonSource:
             return None
         if event == "delete":
             sid = data.strip()
-            key = self._uris.get((sub.host, sid)) or status_key(f"{sub.base}/statuses/{sid}")
+            known = self._uris.get((sub.host, sid)) or status_key(f"{sub.base}/statuses/{sid}")
+            key = f"{known}#delete"
             notice = Post(
                 platform="mastodon",
                 id=sid,
@@ -440,8 +441,8 @@ class MastodonSource:
                 if chunk.last is not None:
                     positions[chunk.sub] = chunk.last
             return Page(
-                posts=tuple(posts),  # type: ignore[arg-type]  # attrs converter=tuple
-                malformed=tuple(malformed),  # type: ignore[arg-type]
+                posts=tuple(posts),
+                malformed=tuple(malformed),
                 cursor=dump_cursor(positions),
             )
 
