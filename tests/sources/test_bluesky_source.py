@@ -289,3 +289,27 @@ class TestJetstream:
 
         assert texts(pages) == ["from alice"]
         assert str(base) == pages[-1].cursor
+
+
+class TestContract:
+    async def test_conformance_and_a_pipeline_run(self):
+        from socialplug.pipeline import Pipeline
+        from socialplug.testing import CollectingSink, check_source
+        from socialplug.typing import Source
+
+        with BlueskyServer() as server:
+            views(server, 5)
+            source = BlueskySource(
+                feeds=Feed.search("brand"), service=server.url, since=T0, page_size=2
+            )
+            assert isinstance(source, Source)
+            await check_source(source)
+
+            sink = CollectingSink()
+            pipeline = Pipeline(sources=[source], sinks={"out": sink})
+            await pipeline.run_once()
+            server.add_post(text="brand later", created_at=T0 + timedelta(days=2))
+            await pipeline.run_once()
+            await source.aclose()
+
+        assert [f"brand {i}" for i in range(5)] + ["brand later"] == [p.text for p in sink.posts]

@@ -365,3 +365,29 @@ class TestStreaming:
         assert catch_ups, "reconnect must catch up over REST"
         stream_requests = [r for r in server.requests if "streaming" in r.path]
         assert len(stream_requests) >= 2
+
+
+class TestContract:
+    async def test_conformance_and_a_pipeline_run(self):
+        from socialplug.pipeline import Pipeline
+        from socialplug.testing import CollectingSink, check_source
+        from socialplug.typing import Source
+
+        with MastodonServer() as server:
+            statuses(server, 7)
+            source = MastodonSource(
+                servers=server.url, timelines=Timeline.tag("brand"), since=T0, page_size=3
+            )
+            assert isinstance(source, Source)
+            await check_source(source)
+
+            sink = CollectingSink()
+            pipeline = Pipeline(sources=[source], sinks={"out": sink})
+            await pipeline.run_once()
+            server.add_status(content="<p>later</p>", tags=["brand"])
+            await pipeline.run_once()
+            await source.aclose()
+
+        assert [f"status {i}" for i in range(7)] + ["later"] == [
+            p.text.split("\n")[0] for p in sink.posts
+        ]

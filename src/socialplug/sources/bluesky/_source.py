@@ -306,6 +306,7 @@ class BlueskySource:
 
     async def pages(self, cursor: str | None, /, *, follow: bool) -> AsyncIterator[Page]:
         """Yield pages from *cursor* on; see the class documentation."""
+        self._seen = SeenKeys()  # repeats are dropped within a run, never across runs
         subs = self._subs(cursor)
 
         def position() -> str:

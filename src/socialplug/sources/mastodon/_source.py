@@ -429,6 +429,7 @@ class MastodonSource:
 
     async def pages(self, cursor: str | None, /, *, follow: bool) -> AsyncIterator[Page]:
         """Yield pages from *cursor* on; see the class documentation."""
+        self._seen = SeenKeys()  # repeats are dropped within a run, never across runs
         subs = self._subs(cursor)
         positions: dict[str, str] = {s.key: s.last for s in subs if s.last is not None}
 
