@@ -193,7 +193,7 @@ def _fast_parse(markup: str, drop_classes: frozenset[str]) -> HTMLText:
             elif tag == "a" and anchor is not None:
                 href, classes, first = anchor
                 anchor = None
-                text = _SPACES.sub(" ", "".join(parts[first:])).strip()
+                text = _SPACE_FIXES.sub(" ", "".join(parts[first:])).strip()
                 anchors.append(Anchor(href=href, text=text, classes=classes))
             continue
         void = tag in _VOID or raw.endswith("/")
@@ -227,9 +227,20 @@ _LINE_EDGES = re.compile(r"[^\S\n]*\n[^\S\n]*")
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
 
+# What _SPACES would change: runs of two or more, and single non-space blanks.
+_SPACE_FIXES = re.compile(r"[ \t\r\f\v\u00a0]{2,}|[\t\r\f\v\u00a0]")
+_ODD_BLANKS = ("\t", "\r", "\f", "\v", "\u00a0")
+
+
 def _tidy(text: str) -> str:
     """Collapse spaces within lines; keep single newlines; merge blank runs into one."""
-    text = _SPACES.sub(" ", text)
+    # Each substitution runs only when the cheap substring checks say it has work to do.
+    odd = any(blank in text for blank in _ODD_BLANKS)
+    if odd or "  " in text:
+        text = _SPACE_FIXES.sub(" ", text)
     if "\n" in text:
-        text = _BLANK_RUNS.sub("\n\n", _LINE_EDGES.sub("\n", text))
+        if odd or " \n" in text or "\n " in text or not text.isascii():
+            text = _LINE_EDGES.sub("\n", text)
+        if "\n\n\n" in text:
+            text = _BLANK_RUNS.sub("\n\n", text)
     return text.strip()
