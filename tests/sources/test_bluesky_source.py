@@ -313,3 +313,15 @@ class TestContract:
             await source.aclose()
 
         assert [f"brand {i}" for i in range(5)] + ["brand later"] == [p.text for p in sink.posts]
+
+
+async def test_missing_websockets_names_the_extra(monkeypatch):
+    import sys
+
+    from socialplug.exceptions import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "websockets.asyncio.client", None)
+    source = JetstreamSource(url="ws://127.0.0.1:9/subscribe")
+    with pytest.raises(MissingExtraError, match=r"socialplug\[bluesky\]"):
+        async for _ in source.pages(None, follow=False):
+            pass

@@ -391,3 +391,44 @@ class TestContract:
         assert [f"status {i}" for i in range(7)] + ["later"] == [
             p.text.split("\n")[0] for p in sink.posts
         ]
+
+
+class TestExtras:
+    async def test_missing_httpx_sse_names_the_extra(self, monkeypatch):
+        import sys
+
+        from socialplug.exceptions import MissingExtraError
+
+        monkeypatch.setitem(sys.modules, "httpx_sse", None)
+        with MastodonServer() as server:
+            source = MastodonSource(servers=server.url, timelines=Timeline.public())
+            with pytest.raises(MissingExtraError, match=r"socialplug\[mastodon\]"):
+                async for _ in source.pages(None, follow=True):
+                    pass
+            await source.aclose()
+
+    def test_importing_socialplug_imports_no_extra(self):
+        import subprocess
+        import sys
+
+        code = (
+            "import sys, socialplug, socialplug.sources, socialplug.sources.mastodon, "
+            "socialplug.sources.bluesky; "
+            "print([m for m in ('httpx_sse', 'websockets') if m in sys.modules])"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout
+
+        assert out.strip() == "[]"
+
+
+async def test_a_refused_stream_raises_the_authentication_error_itself():
+    with MastodonServer(token="right") as server:
+        source = MastodonSource(
+            servers=server.url, timelines=Timeline.home(), token="wrong", retry=FAST
+        )
+        with pytest.raises(AuthenticationError):
+            async for _ in source.pages('{"x": 1}', follow=True):
+                pass
+        await source.aclose()

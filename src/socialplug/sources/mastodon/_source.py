@@ -28,6 +28,7 @@ from ...exceptions import (
     DecodeError,
     FetchError,
     MissingExtraError,
+    SocialplugError,
 )
 from ...model import Malformed, Page, Post
 from .._rest import (
@@ -458,25 +459,48 @@ class MastodonSource:
                     return
                 await self.sleep(self.poll_interval)
 
+        if any(sub.timeline.stream() is not None for sub in subs):
+            try:
+                import httpx_sse  # noqa: F401, PLC0415
+            except ImportError as exc:
+                raise MissingExtraError("httpx-sse", extra="mastodon") from exc
         send, receive = anyio.create_memory_object_stream[_Chunk](64)
-        async with anyio.create_task_group() as tg:
-            for sub in subs:
-                runner = self._stream if sub.timeline.stream() is not None else self._poll
-                tg.start_soon(_run, runner, sub, send.clone())
-            send.close()
-            async with receive:
-                async for first in receive:
-                    chunks = [first]
-                    while len(chunks) < 256:
-                        try:
-                            chunks.append(receive.receive_nowait())
-                        except anyio.WouldBlock:
-                            break
-                    yield page(chunks)
+        try:
+            async with anyio.create_task_group() as tg:
+                for sub in subs:
+                    runner = self._stream if sub.timeline.stream() is not None else self._poll
+                    tg.start_soon(_run, runner, sub, send.clone())
+                send.close()
+                async with receive:
+                    async for first in receive:
+                        chunks = [first]
+                        while len(chunks) < 256:
+                            try:
+                                chunks.append(receive.receive_nowait())
+                            except anyio.WouldBlock:
+                                break
+                        yield page(chunks)
+        except BaseExceptionGroup as group:
+            # A failing stream (refused credentials, say) surfaces as itself, not wrapped.
+            error = _first_error(group)
+            if error is None:
+                raise
+            raise error from group
 
 
 def _links(header: str) -> dict[str, str]:
     return parse_link_header(header)
+
+
+def _first_error(group: BaseExceptionGroup[BaseException]) -> SocialplugError | None:
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            found = _first_error(exc)
+            if found is not None:
+                return found
+        elif isinstance(exc, SocialplugError):
+            return exc
+    return None
 
 
 async def _run(
