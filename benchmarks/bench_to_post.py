@@ -27,7 +27,9 @@ def mastodon_items(folder: Path) -> list[bytes]:
     for path in sorted(folder.iterdir()):
         if path.name.endswith(".meta.json") or path.suffix not in (".json", ".jsonl"):
             continue
-        for chunk in path.read_bytes().splitlines() if path.suffix == ".jsonl" else [path.read_bytes()]:
+        for chunk in (
+            path.read_bytes().splitlines() if path.suffix == ".jsonl" else [path.read_bytes()]
+        ):
             try:
                 data = json.loads(chunk)
             except ValueError:
