@@ -41,7 +41,7 @@ from .._rest import (
     parse_link_header,
     request_json,
 )
-from ._convert import notification_to_post, status_key, to_post
+from ._convert import notification_to_post, to_post
 from ._timeline import Timeline
 
 
@@ -387,7 +387,9 @@ class MastodonSource:
             return None
         if event == "delete":
             sid = data.strip()
-            known = self._uris.get((sub.host, sid)) or status_key(f"{sub.base}/statuses/{sid}")
+            known = self._uris.get((sub.host, sid))
+            if known is None:
+                return None  # public streams announce every deletion; keep those we read
             key = f"{known}#delete"
             notice = Post(
                 platform="mastodon",
