@@ -432,3 +432,66 @@ async def test_a_refused_stream_raises_the_authentication_error_itself():
             async for _ in source.pages('{"x": 1}', follow=True):
                 pass
         await source.aclose()
+
+
+class TestRecordedPayloads:
+    async def test_recorded_statuses_served_and_read_back(self, shared_fixtures):
+        folder = shared_fixtures("mastodon")
+        with MastodonServer.from_recorded(folder) as server:
+            source = MastodonSource(
+                servers=server.url,
+                timelines=Timeline.public(),
+                since=datetime(2000, 1, 1, tzinfo=UTC),
+            )
+            pages = await collect(source)
+
+        posts = [p for page in pages for p in page.posts]
+        assert len(posts) > 150
+        assert len({p.key for p in posts}) == len(posts)
+        ids = [int(p.id) for p in posts]
+        assert ids == sorted(ids)
+        assert not [m for page in pages for m in page.malformed]
+
+    async def test_recorded_stream_with_a_truncated_line(self, shared_fixtures):
+        """
+        The rtoot capture (49 statuses, one of them twice, and one truncated line) and the recorded Mastodon SSE
+        events go through a live stream: every status arrives, the broken line is kept as
+        malformed, the stream goes on.
+        """
+        folder = shared_fixtures("mastodon")
+        capture = (folder / "rtoot__stream_capture_malformed.jsonl").read_text()
+        lines = [line for line in capture.split("\n") if line]  # not splitlines(): U+2028
+        recorded = [
+            line.removeprefix("data: ")
+            for line in (folder / "mastodonpy__stream_user_local__05.sse.txt")
+            .read_text()
+            .splitlines()
+            if line.startswith("data: ")
+        ]
+        unique = len({json.loads(line)["uri"] for line in lines[:49]})
+        with MastodonServer(heartbeat=0.2) as server:
+            source = MastodonSource(servers=server.url, timelines=Timeline.public())
+            posts, malformed = [], []
+
+            async def consume():
+                async for page in source.pages('{"x": 1}', follow=True):
+                    posts.extend(page.posts)
+                    malformed.extend(page.malformed)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(consume)
+                with anyio.fail_after(10):
+                    while server.stream_count == 0:  # noqa: ASYNC110 - polling a test server
+                        await anyio.sleep(0.02)
+                for line in [*lines, *recorded]:
+                    server.publish("update", line)
+                with anyio.fail_after(10):
+                    while len(posts) + len(malformed) < unique + len(recorded) + 1:  # noqa: ASYNC110
+                        await anyio.sleep(0.02)
+                tg.cancel_scope.cancel()
+            await source.aclose()
+
+        assert len(malformed) == 1
+        assert malformed[0].payload == lines[49]
+        assert len(posts) == unique + len(recorded)  # the capture repeats one status
+        assert {"zh", "hu", "es", "fr"} <= {p.lang for p in posts}
