@@ -155,6 +155,13 @@ _TAG = re.compile(r"""<(/?)([a-zA-Z][^\s/>]*)([^>"']*(?:(?:"[^"]*"|'[^']*')[^>"'
 _ATTR = re.compile(r"""([^\s=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 
 
+_INLINE_TAG = re.compile(
+    r"</?(?!(?:a|br|" + "|".join(sorted(_BLOCK, key=len, reverse=True)) + r")(?![^\s/>]))"
+    r"""[a-zA-Z][^\s/>]*[^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*>""",
+    re.IGNORECASE,
+)
+
+
 def _attributes(raw: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, dq, sq, bare in _ATTR.findall(raw):
@@ -169,6 +176,10 @@ def _fast_parse(markup: str, drop_classes: frozenset[str]) -> HTMLText:
     what :class:`_Parser` does, several times faster. Markup with comments, doctypes or
     raw-text elements goes to :class:`_Parser` instead.
     """
+    if not drop_classes:
+        # Inline elements (span, b, em, ...) change nothing here: strip them in C first, so
+        # the loop below only sees anchors, line breaks and blocks.
+        markup = _INLINE_TAG.sub("", markup)
     parts: list[str] = []
     links: list[str] = []
     anchors: list[Anchor] = []

@@ -325,3 +325,30 @@ async def test_missing_websockets_names_the_extra(monkeypatch):
     with pytest.raises(MissingExtraError, match=r"socialplug\[bluesky\]"):
         async for _ in source.pages(None, follow=False):
             pass
+
+
+async def test_concurrent_callers_share_one_refresh():
+    import httpx
+
+    from socialplug.sources.bluesky import Session
+
+    with BlueskyServer(accounts={"brand.test": "pw"}) as server:
+        session = Session(service=server.url, identifier="brand.test", password="pw", source="s")
+        async with httpx.AsyncClient() as client:
+            kw = {"budget": budget(), "retry": FAST, "sleep": anyio.sleep}
+            first = await session.headers(client, **kw)
+            server.expire_tokens()
+            results: list[dict[str, str]] = []
+
+            async def call():
+                results.append(await session.headers(client, stale=session.token_of(first), **kw))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(5):
+                    tg.start_soon(call)
+
+        assert server.sessions_created == 1
+        assert server.sessions_refreshed == 1
+        assert len({r["Authorization"] for r in results}) == 1
+        assert results[0] != first
+        assert "pw" not in repr(session)

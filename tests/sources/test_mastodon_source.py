@@ -495,3 +495,29 @@ class TestRecordedPayloads:
         assert malformed[0].payload == lines[49]
         assert len(posts) == unique + len(recorded)  # the capture repeats one status
         assert {"zh", "hu", "es", "fr"} <= {p.lang for p in posts}
+
+
+async def test_a_silent_stream_is_reconnected():
+    """
+    No byte (not even a heartbeat) for longer than stream_timeout: the source reconnects.
+    """
+    with MastodonServer(heartbeat=30) as server:
+        source = MastodonSource(
+            servers=server.url,
+            timelines=Timeline.public(),
+            stream_timeout=0.3,
+            reconnect_initial=0.01,
+            reconnect_max=0.02,
+        )
+
+        async def consume():
+            async for _ in source.pages('{"x": 1}', follow=True):
+                pass
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            with anyio.fail_after(10):
+                while len([r for r in server.requests if "streaming" in r.path]) < 3:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        await source.aclose()
