@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from socialplug import (
@@ -61,7 +62,13 @@ class TestRouting:
             sources=[StaticSource(items, page_size=7)],
             filters=[lambda post: int(post.id) % 5 != 0],
             router=Router(
-                [Route(name="support", sinks=["support", "archive"], when=lambda p: int(p.id) % 2 == 0)],
+                [
+                    Route(
+                        name="support",
+                        sinks=["support", "archive"],
+                        when=lambda p: int(p.id) % 2 == 0,
+                    )
+                ],
                 default=Route(name="rest", sinks="archive"),
             ),
             sinks={"support": support, "archive": archive},
@@ -212,7 +219,9 @@ class TestFailures:
             sources=[StaticSource(posts(1))],
             sinks={"s": sink},
             clock=clock,
-            policies={"s": SinkPolicy(batch_wait=0, retry=RetryPolicy(wait_initial=1, wait_jitter=0.5))},
+            policies={
+                "s": SinkPolicy(batch_wait=0, retry=RetryPolicy(wait_initial=1, wait_jitter=0.5))
+            },
         )
         await p.run_once()
 
@@ -309,11 +318,15 @@ class TestStages:
             return post.annotate(upper=post.text.upper())
 
         async def length(post: Post) -> Post:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             return post.annotate(length=len(post.annotations["upper"]))
 
         sink = CollectingSink()
-        p = Pipeline(sources=[StaticSource([make_post(text="abc")])], transforms=[upper, length], sinks={"s": sink})
+        p = Pipeline(
+            sources=[StaticSource([make_post(text="abc")])],
+            transforms=[upper, length],
+            sinks={"s": sink},
+        )
         await p.run_once()
 
         (post,) = sink.posts
@@ -337,7 +350,14 @@ class TestStages:
                 self.seen += 1
                 if self.seen % 3:
                     return []
-                return [Alert(kind="spike", key=f"spike-{self.seen}", title="3 more", created_at=post.created_at)]
+                return [
+                    Alert(
+                        kind="spike",
+                        key=f"spike-{self.seen}",
+                        title="3 more",
+                        created_at=post.created_at,
+                    )
+                ]
 
             async def tick(self, now: datetime, /) -> list[Alert]:
                 return [Alert(kind="digest", key="digest", title="digest", created_at=now)]
@@ -387,7 +407,7 @@ class TestFollow:
         p = Pipeline(sources=[Endless()], sinks={"s": sink}, policies={"s": FAST})
 
         async def stopper() -> None:
-            while len(sink.deliveries) < 20:
+            while len(sink.deliveries) < 20:  # noqa: ASYNC110 - polls a plain list
                 await anyio.sleep(0.001)
             stop.set()
 

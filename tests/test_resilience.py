@@ -92,7 +92,9 @@ def test_sigterm_drains_commits_and_exits_zero(tmp_path):
         )
     )
     db = tmp_path / "s.db"
-    proc = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True
+    )
     assert "ready" == proc.stdout.readline().strip()
     time.sleep(0.1)
     os.kill(proc.pid, signal.SIGTERM)
@@ -106,7 +108,7 @@ def test_sigterm_drains_commits_and_exits_zero(tmp_path):
 
 
 BACKPRESSURE = """
-import resource, sys, anyio
+import sys, anyio
 from datetime import UTC, datetime
 from socialplug import Pipeline, Post, SinkPolicy, MemoryStateStore
 from socialplug.sinks import CallableSink
@@ -143,7 +145,10 @@ async def main():
         buffer=8,
     )
     report = await p.run_once()
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process's own peak (ru_maxrss would include the forking parent's).
+    with open("/proc/self/status") as status:
+        hwm = next(line for line in status if line.startswith("VmHWM:"))
+    rss = int(hwm.split()[1]) / 1024
     print(report.read, delivered, max_ahead, round(rss, 1))
 
 anyio.run(main)
@@ -158,7 +163,13 @@ def test_backpressure_keeps_memory_flat(tmp_path):
     """
     script = tmp_path / "bp.py"
     script.write_text(BACKPRESSURE)
-    out = subprocess.run([sys.executable, str(script), "1000000"], capture_output=True, text=True, timeout=600, check=True)
+    out = subprocess.run(
+        [sys.executable, str(script), "1000000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
     read, delivered, max_ahead, rss = out.stdout.split()
 
     assert 1_000_000 == int(read) == int(delivered)

@@ -41,7 +41,16 @@ def make_store(request, tmp_path):
 
 
 def letter(origin: str, payload: str = "{}") -> DeadLetter:
-    return DeadLetter(kind="delivery", origin=origin, reason="boom", payload=payload, created_at=T0, route="r", key="k", attempts=2)
+    return DeadLetter(
+        kind="delivery",
+        origin=origin,
+        reason="boom",
+        payload=payload,
+        created_at=T0,
+        route="r",
+        key="k",
+        attempts=2,
+    )
 
 
 class TestContract:
@@ -78,14 +87,21 @@ class TestContract:
     async def test_dead_letters_list_filter_remove(self, make_store):
         """Dead letters keep every field, filter by origin and can be removed."""
         store = make_store()
-        await store.add_dead_letters([letter("slack", '{"a": 1}'), letter("email"), letter("slack")])
+        await store.add_dead_letters(
+            [letter("slack", '{"a": 1}'), letter("email"), letter("slack")]
+        )
         everything = await store.dead_letters()
         slack = await store.dead_letters(origin="slack")
 
         assert 3 == len(everything)
         assert ["slack", "slack"] == [x.origin for x in slack]
         assert '{"a": 1}' == slack[0].payload
-        assert (2, "r", "k", T0) == (slack[0].attempts, slack[0].route, slack[0].key, slack[0].created_at)
+        assert (2, "r", "k", T0) == (
+            slack[0].attempts,
+            slack[0].route,
+            slack[0].key,
+            slack[0].created_at,
+        )
         assert 1 == len(await store.dead_letters(limit=1))
         assert 2 == await store.remove_dead_letters([x.id for x in slack])
         assert ["email"] == [x.origin for x in await store.dead_letters()]
@@ -145,7 +161,8 @@ class TestSQLite:
             "        await s.set_cursor(sys.argv[2], str(i))\n"
             "anyio.run(main)\n"
         )
-        procs = [subprocess.Popen([sys.executable, "-c", code, str(path), f"p{n}"]) for n in range(3)]
+        cmd = [sys.executable, "-c", code, str(path)]
+        procs = [subprocess.Popen([*cmd, f"p{n}"]) for n in range(3)]  # noqa: ASYNC220
         assert [0, 0, 0] == [p.wait(timeout=60) for p in procs]
 
         store = SQLiteStateStore(path)

@@ -22,7 +22,9 @@ from socialplug.testing import CollectingSink, StaticSource, make_post
 
 def pipeline() -> tuple[Pipeline, CollectingSink]:
     sink = CollectingSink()
-    return Pipeline(sources=[StaticSource([make_post() for _ in range(5)], page_size=2)], sinks={"s": sink}), sink
+    return Pipeline(
+        sources=[StaticSource([make_post() for _ in range(5)], page_size=2)], sinks={"s": sink}
+    ), sink
 
 
 def test_run_once_in_a_plain_script(tmp_path):
@@ -42,7 +44,12 @@ def test_run_once_in_a_plain_script(tmp_path):
             """
         )
     )
-    out = subprocess.run([sys.executable, str(script), str(tmp_path / "s.db")], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "s.db")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
 
     assert "7 0 7" == out.stdout.strip()
 
@@ -71,6 +78,7 @@ def test_inside_a_running_event_loop():
     report, posts = asyncio.run(cell())
 
     assert 5 == report.read
+    assert 5 == len(sink.deliveries)
     assert 2 == len(posts)
 
 
@@ -115,7 +123,9 @@ def test_ctrl_c_stops_cleanly_and_commits(tmp_path):
         )
     )
     db = tmp_path / "s.db"
-    proc = subprocess.Popen([sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True
+    )
     assert "ready" == proc.stdout.readline().strip()
     time.sleep(0.2)
     os.kill(proc.pid, signal.SIGINT)

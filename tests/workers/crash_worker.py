@@ -28,7 +28,9 @@ def main() -> None:
 
     def posts():
         for i in range(n):
-            yield Post(platform="test", id=str(i), text=f"post {i}", created_at=t0 + timedelta(seconds=i))
+            yield Post(
+                platform="test", id=str(i), text=f"post {i}", created_at=t0 + timedelta(seconds=i)
+            )
 
     def record(batch):
         conn.executemany(
