@@ -9,6 +9,7 @@ import pytest
 
 from socialplug.exceptions import DeliveryError
 from socialplug.sinks.discord import DiscordWebhookSink, discord_message
+from socialplug.sinks.matrix import matrix_message
 from socialplug.sinks.mattermost import MattermostWebhookSink, mattermost_message
 from socialplug.sinks.teams import TeamsWebhookSink, teams_message
 from socialplug.testing.outbound import (
@@ -175,3 +176,13 @@ async def test_mattermost_delivers_without_mentions() -> None:
     assert mm.posts[0]["username"] == "socialplug"
     assert down.value.retryable
     assert mm.key not in repr(sink) + str(down.value)
+
+
+def test_matrix_layout_is_plain_and_escaped() -> None:
+    content = matrix_message(make_post(text=HOSTILE))
+    assert content["msgtype"] == "m.notice"
+    assert content["m.mentions"] == {}
+    assert "<script>" not in content["formatted_body"]
+    assert "&lt;script&gt;" in content["formatted_body"]
+    assert "<script>" in content["body"]  # the plain body is text, not markup
+    assert "@room" not in content["body"]

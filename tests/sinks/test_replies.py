@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +18,6 @@ from socialplug.sinks.replies import (
     ApprovalServer,
     BlueskyReplier,
     Draft,
-    MastodonReplier,
     ReplySink,
     publish_approved,
     tid_for,
@@ -30,49 +26,16 @@ from socialplug.sinks.slack import SlackWebhookSink
 from socialplug.state import MemoryStateStore
 from socialplug.testing.outbound import SlackImitation
 
-from .conftest import ROOT, deliveries, make_alert, make_post
+from .conftest import deliveries, make_alert, make_post
 
 
 pytestmark = pytest.mark.anyio
 
 SECRET = "approval-secret-0123"
-MOCK = ROOT / ".." / "shared" / "peers" / "mastodon" / "mastodon-mock.sh"
 
 
 def _compose(item: Any) -> str | None:
     return "We know, trains are being rerouted. Updates on status.example.com"
-
-
-@pytest.fixture(scope="module")
-def mastodon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    peer_dir = ROOT / ".peers" / "mastodon-mock"
-    if not MOCK.exists() or not (peer_dir / "venv").exists():
-        reason = f"mastodon_mock not installed: PEER_DIR={peer_dir} {MOCK} install"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "PEER_DIR": str(peer_dir), "MM_PORT": str(port)}
-    started = subprocess.run(
-        ["bash", str(MOCK), "start"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if started.returncode != 0:
-        pytest.fail(f"mastodon_mock did not start: {started.stderr[-500:]}")
-    try:
-        yield started.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run(
-            ["bash", str(MOCK), "stop"], env=env, capture_output=True, timeout=60, check=False
-        )
 
 
 async def test_drafts_once_per_delivery_and_notifies_chat() -> None:
@@ -129,57 +92,6 @@ async def test_decisions_are_final_and_audited() -> None:
     trail = [(e.draft, e.action, e.actor) for e in await queue.audit()]
     assert (first.id, "approved", "dana") in trail
     assert (second.id, "rejected", "eli") in trail
-
-
-@pytest.mark.peers
-async def test_callback_approves_and_posts_exactly_once(mastodon: str) -> None:
-    store = MemoryStateStore()
-    queue = ApprovalQueue(store)
-    async with httpx.AsyncClient() as http:
-        original = (
-            await http.post(
-                f"{mastodon}/api/v1/statuses",
-                json={"status": "My train is stuck"},
-                headers={"Authorization": "Bearer bob_token"},
-            )
-        ).json()
-        post = make_post(1, id=original["id"], url=original["url"])
-        sink = ReplySink(queue, _compose, callback_url="http://unused", secret=SECRET)
-        await sink.deliver(deliveries(post))
-        (draft,) = await queue.pending()
-        replier = MastodonReplier(mastodon, "alice_token")
-        async with ApprovalServer(queue, SECRET, repliers=[replier]) as server:
-            approve_link, _ = sink.links(draft.id)
-            assert approve_link is not None
-            path = approve_link.removeprefix("http://unused")
-            page = await http.get(server.url + path)
-            assert page.status_code == 200
-            assert "<form" in page.text
-            assert (await queue.get(draft.id)).status == "pending"  # type: ignore[union-attr]
-            token = re.search(r'name="token" value="([0-9a-f]+)"', page.text).group(1)  # type: ignore[union-attr]
-            forged = await http.post(
-                server.url + path.split("?")[0], data={"token": "0" * 32, "by": "x"}
-            )
-            assert forged.status_code == 403
-            answer = await http.post(
-                server.url + path.split("?")[0], data={"token": token, "by": "dana"}
-            )
-            assert answer.status_code == 200, answer.text
-            assert answer.json()["status"] == "posted"
-            again = await http.post(
-                server.url + path.split("?")[0], data={"token": token, "by": "dana"}
-            )
-            assert again.status_code == 409
-        posted = await queue.get(draft.id)
-        assert posted is not None
-        assert posted.posted_id
-        # A crash after posting but before recording: posting again is deduplicated.
-        assert (await replier.post(posted)).id == posted.posted_id
-        await replier.aclose()
-        status = (await http.get(f"{mastodon}/api/v1/statuses/{posted.posted_id}")).json()
-    assert status["in_reply_to_id"] == original["id"]
-    assert "We know" in status["content"]
-    assert [e.action for e in await queue.audit(draft.id)] == ["drafted", "approved", "posted"]
 
 
 async def test_signed_json_api_rejects() -> None:
