@@ -81,3 +81,26 @@ def test_status_of_alert_kinds() -> None:
     assert r.status_of(make_alert("incident.updated")) == "trigger"
     assert r.status_of(make_alert("incident.acknowledged")) == "acknowledge"
     assert r.status_of(make_alert("incident.resolved")) == "resolve"
+
+
+def _unescaped(text: str, chars: str) -> list[int]:
+    """Positions of *chars* not preceded by an odd number of backslashes."""
+    out = []
+    for i, ch in enumerate(text):
+        if ch in chars:
+            run = len(text[:i]) - len(text[:i].rstrip("\\"))
+            if run % 2 == 0:
+                out.append(i)
+    return out
+
+
+@given(st.text())
+def test_escapers_leave_no_markup(text: str) -> None:
+    slack = r.slack_escape(text)
+    assert "<" not in slack
+    assert ">" not in slack
+    md = r.markdown_escape(text)
+    assert _unescaped(md, "[]<>`*_|~#") == []
+    html_out = r.html_escape(text)
+    assert "<" not in html_out
+    assert '"' not in html_out

@@ -99,15 +99,26 @@ def slack_escape(text: str) -> str:
     return defuse_mentions(text)
 
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~])")
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~])")
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+=])|(\d+)([.)]))", re.MULTILINE)
+
+
+def _escape_marker(m: re.Match[str]) -> str:
+    if m.group(2):
+        return f"{m.group(1)}\\{m.group(2)}"
+    return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
 
 
 def markdown_escape(text: str, *, all_mentions: bool = False) -> str:
     """
-    Backslash-escape CommonMark punctuation (Discord, Mattermost, GitHub, Teams) so user
-    text cannot make links (``[good](evil)``), headings, code or HTML, and defuse mentions.
+    Backslash-escape the Markdown that matters (Discord, Mattermost, GitHub, Teams): links
+    and images (``[good](evil)``), autolinks and HTML, emphasis, code, headings, tables, and
+    list or setext markers at the start of a line; defuse mentions. Plain punctuation such
+    as ``.`` or ``(`` stays as written.
     """
-    return defuse_mentions(_MD_SPECIAL.sub(r"\\\1", text), all_mentions=all_mentions)
+    escaped = _MD_SPECIAL.sub(r"\\\1", text)
+    escaped = _MD_LINE_START.sub(_escape_marker, escaped)
+    return defuse_mentions(escaped, all_mentions=all_mentions)
 
 
 def html_escape(text: str) -> str:
