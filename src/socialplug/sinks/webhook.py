@@ -11,6 +11,7 @@ source verifies).
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -69,6 +70,7 @@ class WebhookSink(HttpSinkBase):
         register_secrets(self, *url_secrets(self.url), secret, *self.headers.values())
 
     _lanes: list[httpx.AsyncHTTPTransport] = attrs.field(init=False, factory=list, repr=False)
+    _tls: ssl.SSLContext | None = attrs.field(init=False, default=None, repr=False)
 
     @property
     def _what(self) -> str:
@@ -126,8 +128,11 @@ class WebhookSink(HttpSinkBase):
             return
         lanes = max(1, min(self.concurrency, len(todo)))
         if self.client is None:
+            tls = self._tls
+            if tls is None:  # loading CA certificates is slow: once per sink, not per lane
+                tls = self._tls = httpx.create_ssl_context()
             while len(self._lanes) < lanes:
-                self._lanes.append(httpx.AsyncHTTPTransport(limits=_ONE_CONNECTION))
+                self._lanes.append(httpx.AsyncHTTPTransport(limits=_ONE_CONNECTION, verify=tls))
         queue = iter(todo)
         errors: list[BaseException] = []
 
