@@ -77,7 +77,9 @@ def test_default_layouts_escape_and_fit() -> None:
         assert discord["allowed_mentions"] == {"parse": []}
         flat = json.dumps(discord, ensure_ascii=False)
         assert "[https://good.example](https://evil.example)" not in flat
-        assert validate_adaptive_card(teams_message(item)["attachments"][0]["content"]) == []
+        teams = teams_message(item)
+        assert validate_adaptive_card(teams["attachments"][0]["content"]) == []
+        assert len(json.dumps(teams).encode()) <= 28 * 1024
         mm = json.dumps(mattermost_message(item), ensure_ascii=False)
         assert "@channel" not in mm
         assert "@here" not in mm
@@ -186,3 +188,28 @@ def test_matrix_layout_is_plain_and_escaped() -> None:
     assert "&lt;script&gt;" in content["formatted_body"]
     assert "<script>" in content["body"]  # the plain body is text, not markup
     assert "@room" not in content["body"]
+
+
+def test_huge_alerts_still_fit_every_layout() -> None:
+    from socialplug.sinks.github import github_issue
+    from socialplug.sinks.jira import jira_fields
+    from socialplug.sinks.pagerduty import pagerduty_event
+    from socialplug.sinks.slack import slack_message
+    from socialplug.testing.outbound import validate_adf, validate_slack_message
+
+    huge = make_alert(
+        title=HOSTILE * 50,
+        summary=HOSTILE * 500,
+        data={f"metric {i} {HOSTILE}": HOSTILE * 20 for i in range(200)},
+        posts=tuple(make_post(i, text=HOSTILE * 50) for i in range(100)),
+    )
+    assert validate_slack_message(slack_message(huge))[0] == []
+    assert validate_discord_message(discord_message(huge)) == []
+    teams = teams_message(huge)
+    assert validate_adaptive_card(teams["attachments"][0]["content"]) == []
+    assert len(json.dumps(teams).encode()) <= 28 * 1024
+    assert len(json.dumps(mattermost_message(huge))) < 64_000
+    assert len(json.dumps(matrix_message(huge)).encode()) < 65_536
+    assert validate_adf(jira_fields(huge)["description"]) == []
+    assert len(github_issue(huge)["body"]) <= 65_536
+    assert len(json.dumps(pagerduty_event(huge)).encode()) < 512 * 1024

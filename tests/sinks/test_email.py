@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
+import logging
 import socket
 import ssl
 import time
@@ -183,6 +185,19 @@ async def test_starttls_auth_multipart_utf8(
     assert "https://status.example.com/incidents/1" in text
     assert msg["Message-ID"].endswith("@socialplug>")
     assert "Ça marche pas" in _parts(box.messages[1])[0]
+
+
+async def test_password_stays_out_of_logs(
+    starttls_server: tuple[_Mailbox, int],
+    client_tls: ssl.SSLContext,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    _, port = starttls_server
+    await _deliver(_sink(port, client_tls), deliveries(make_post()))
+    encoded = base64.b64encode(f"\0{USER}\0{PASSWORD}".encode()).decode()
+    assert PASSWORD not in caplog.text
+    assert encoded not in caplog.text
 
 
 async def test_implicit_tls(

@@ -31,6 +31,11 @@ SEVERITY_COLORS: Mapping[str, str] = {
 }
 POST_COLOR = "#607d8b"
 
+#: Bounds of an alert's facts in every layout (its ``data`` may be large).
+FACTS_MAX = 25
+FACT_NAME_MAX = 100
+FACT_VALUE_MAX = 500
+
 #: A renderer: the default layout of a sink, or the user's own.
 Renderer = Callable[[Item], Any]
 
@@ -245,13 +250,17 @@ def alert_card(alert: Alert) -> Card:
         fields.append(("Incident", alert.incident))
     if alert.team:
         fields.append(("Team", alert.team))
-    fields.extend((str(k), _fact(v)) for k, v in alert.data.items() if v is not None)
+    fields.extend(
+        (truncate(str(k), FACT_NAME_MAX), truncate(_fact(v), FACT_VALUE_MAX))
+        for k, v in alert.data.items()
+        if v is not None
+    )
     return Card(
         kind=alert.kind,
         title=alert.title,
         text=alert.summary,
         url=safe_url(alert.url),
-        fields=tuple(fields),
+        fields=tuple(fields[:FACTS_MAX]),
         severity=alert.severity,
         color=SEVERITY_COLORS.get(alert.severity, POST_COLOR),
         footer=" · ".join(x for x in ("socialplug", alert.route or "") if x),

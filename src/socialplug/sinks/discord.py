@@ -32,6 +32,8 @@ FIELD_VALUE_MAX = 1024
 FOOTER_MAX = 2048
 EMBED_TOTAL_MAX = 6000
 CONTENT_MAX = 2000
+#: Room kept for the description when facts fill the embed.
+DESCRIPTION_RESERVE = 1500
 SAMPLES_MAX = 5
 
 
@@ -54,22 +56,20 @@ def discord_message(item: Item) -> dict[str, Any]:
     for s in shown:
         link = f" ([open]({s.url}))" if s.url else ""
         lines.append(
-            f"> **{escape(one_line(s.author))}**: {escape(one_line(s.text))}"[:600] + link
+            truncate(f"> **{escape(one_line(s.author))}**: {escape(one_line(s.text))}", 600) + link
         )
     if more := more_line(len(shown), len(c.samples)):
         lines.append(more)
-    fields: list[dict[str, Any]] = [
-        {
-            "name": truncate(escape(name), FIELD_NAME_MAX),
-            "value": truncate(escape(value), FIELD_VALUE_MAX) or "-",
-            "inline": True,
-        }
-        for name, value in c.fields[:FIELDS_MAX]
-    ]
     footer = truncate(escape(c.footer), FOOTER_MAX)
-    used = (
-        len(title) + len(footer) + sum(len(str(f["name"])) + len(str(f["value"])) for f in fields)
-    )
+    used = len(title) + len(footer)
+    fields: list[dict[str, Any]] = []
+    for name, value in c.fields[:FIELDS_MAX]:
+        fname = truncate(escape(name), FIELD_NAME_MAX)
+        fvalue = truncate(escape(value), FIELD_VALUE_MAX) or "-"
+        if used + len(fname) + len(fvalue) > EMBED_TOTAL_MAX - DESCRIPTION_RESERVE:
+            break
+        fields.append({"name": fname, "value": fvalue, "inline": True})
+        used += len(fname) + len(fvalue)
     budget = min(DESCRIPTION_MAX, EMBED_TOTAL_MAX - used)
     embed: dict[str, Any] = {
         "title": title,

@@ -6,6 +6,7 @@ switched off (``"m.mentions": {}``) and one thread per incident.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -17,13 +18,26 @@ from ..exceptions import DeliveryError
 from ..model import Alert, Delivery, Item
 from ..typing import StateStore
 from ._base import HttpSinkBase, deliver_each, register_secrets
-from ._render import card, defuse_mentions, html_escape, more_line, one_line, truncate
+from ._render import (
+    card,
+    defuse_mentions,
+    html_escape,
+    more_line,
+    one_line,
+    truncate,
+    truncate_bytes,
+)
 
 
 __all__ = ["MatrixSink", "matrix_message"]
 
-TEXT_MAX = 8000
-SAMPLES_MAX = 10
+TEXT_MAX = 3000
+TITLE_MAX = 300
+FIELDS_MAX = 10
+FIELD_MAX = 200
+SAMPLES_MAX = 5
+#: Homeservers refuse events over 65,536 bytes; keep the content well under.
+CONTENT_BYTES_MAX = 48_000
 
 
 def matrix_message(item: Item) -> dict[str, Any]:
@@ -33,25 +47,26 @@ def matrix_message(item: Item) -> dict[str, Any]:
     """
     c = card(item)
     prefix = f"[{c.severity}] " if c.severity else ""
-    title = one_line(prefix + c.title)
+    title = truncate(one_line(prefix + c.title), TITLE_MAX)
     text = truncate(c.text, TEXT_MAX)
+    facts = [(truncate(n, 100), truncate(v, FIELD_MAX)) for n, v in c.fields[:FIELDS_MAX]]
     plain = [title]
     rich = [f"<h4>{html_escape(title)}</h4>"]
     if text:
         plain.append(text)
         rich.append("<p>" + html_escape(text).replace("\n", "<br>") + "</p>")
-    if c.fields:
-        plain.append(" · ".join(f"{n}: {v}" for n, v in c.fields))
+    if facts:
+        plain.append(" · ".join(f"{n}: {v}" for n, v in facts))
         rich.append(
             "<ul>"
-            + "".join(f"<li><b>{html_escape(n)}</b>: {html_escape(v)}</li>" for n, v in c.fields)
+            + "".join(f"<li><b>{html_escape(n)}</b>: {html_escape(v)}</li>" for n, v in facts)
             + "</ul>"
         )
     shown = c.samples[:SAMPLES_MAX]
     if shown:
         rich.append("<ul>")
         for s in shown:
-            sample = truncate(one_line(s.text), 500)
+            sample = truncate(one_line(s.text), 300)
             plain.append(f"> {one_line(s.author)}: {sample}" + (f" {s.url}" if s.url else ""))
             link = f' <a href="{html_escape(s.url)}">open</a>' if s.url else ""
             rich.append(
@@ -64,13 +79,18 @@ def matrix_message(item: Item) -> dict[str, Any]:
     if c.url:
         plain.append(c.url)
         rich.append(f'<p><a href="{html_escape(c.url)}">Open</a></p>')
-    return {
+    content = {
         "msgtype": "m.notice",
         "body": defuse_mentions("\n".join(plain)),
         "format": "org.matrix.custom.html",
         "formatted_body": defuse_mentions("".join(rich)),
         "m.mentions": {},
     }
+    if len(json.dumps(content).encode()) > CONTENT_BYTES_MAX:
+        # Markup cannot be cut safely: fall back to the plain body, cut to size.
+        del content["format"], content["formatted_body"]
+        content["body"] = truncate_bytes(content["body"], CONTENT_BYTES_MAX // 2)
+    return content
 
 
 @attrs.define(eq=False)

@@ -40,7 +40,7 @@ def mattermost_message(item: Item) -> dict[str, Any]:
     for s in shown:
         link = f" [open]({s.url})" if s.url else ""
         lines.append(
-            f"> **{escape(one_line(s.author))}**: {escape(one_line(s.text))}"[:800] + link
+            truncate(f"> **{escape(one_line(s.author))}**: {escape(one_line(s.text))}", 800) + link
         )
     if more := more_line(len(shown), len(c.samples)):
         lines.append(more)
