@@ -79,9 +79,10 @@ def matrix_message(item: Item) -> dict[str, Any]:
     if c.url:
         plain.append(c.url)
         rich.append(f'<p><a href="{html_escape(c.url)}">Open</a></p>')
-    content = {
+    body = defuse_mentions("\n".join(plain))
+    content: dict[str, Any] = {
         "msgtype": "m.notice",
-        "body": defuse_mentions("\n".join(plain)),
+        "body": body,
         "format": "org.matrix.custom.html",
         "formatted_body": defuse_mentions("".join(rich)),
         "m.mentions": {},
@@ -89,7 +90,7 @@ def matrix_message(item: Item) -> dict[str, Any]:
     if len(json.dumps(content).encode()) > CONTENT_BYTES_MAX:
         # Markup cannot be cut safely: fall back to the plain body, cut to size.
         del content["format"], content["formatted_body"]
-        content["body"] = truncate_bytes(content["body"], CONTENT_BYTES_MAX // 2)
+        content["body"] = truncate_bytes(body, CONTENT_BYTES_MAX // 2)
     return content
 
 
