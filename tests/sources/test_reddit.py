@@ -1,0 +1,352 @@
+"""Reddit: the pure mapping on recorded listings, and the source over a loopback server."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+from socialplug import RetryPolicy
+from socialplug.exceptions import AuthenticationError, ConfigurationError, FetchError
+from socialplug.sources.reddit import RedditSource, to_post
+
+from ._replay import Reply, Request, recorded
+from .conftest import OWN, TENACITY_INITIAL, shared_fixtures
+
+
+pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+
+
+def _load(name: str):
+    return json.loads((shared_fixtures("reddit") / name).read_text())
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+class TestToPost:
+    def test_self_submission(self):
+        """A self post maps its fullname, permalink, author, time, score and flags."""
+        child = _load("praw__TestSubredditListings__new__01.json")["data"]["children"][0]
+
+        post = to_post(child, source="s")
+
+        assert "reddit" == post.platform
+        assert "t3_48fbm9" == post.id
+        assert "reddit:t3_48fbm9" == post.key
+        assert (
+            "https://www.reddit.com/r/AskReddit/comments/48fbm9/"
+            "serious_parents_of_reddit_whats_the_biggest_lie/"
+        ) == post.url
+        assert post.title is not None and post.title.startswith("[Serious] Parents of Reddit")
+        assert post.title == post.text  # no self text: the title stands in
+        assert "RedHeadQc" == post.author.handle
+        assert "https://www.reddit.com/user/RedHeadQc" == post.author.url
+        assert datetime(2016, 3, 1, 8, 37, 38, tzinfo=UTC) == post.created_at
+        assert 1 == post.engagement.score
+        assert 1 == post.engagement.replies
+        assert not post.sensitive
+        assert "s" == post.source
+        assert () == post.links
+
+    def test_nsfw_crosspost_links_to_original(self):
+        """A crosspost carries the original submission in repost_of; NSFW is sensitive."""
+        listing = _load("praw__TestSubmission__crosspost__nsfw__03.json")[0]
+        post = to_post(listing["data"]["children"][0])
+
+        assert "t3_c27k7n" == post.id
+        assert post.sensitive
+        assert post.repost_of is not None
+        assert "t3_6vx01b" == post.repost_of.id
+        assert "crossposting" == post.repost_of.text
+        assert "kwwxis2" == post.repost_of.author.handle
+        assert not post.repost_of.sensitive
+        assert () == post.links  # the crosspost's url is the original's page, not a link
+
+    def test_deleted_comment(self):
+        """A [deleted] comment becomes a delete event with no text and no author."""
+        child = _load("praw__TestComment__refresh__deleted_comment__01.json")["data"]["children"][0]
+
+        post = to_post(child)
+
+        assert "t1_d7ltvl0" == post.id
+        assert "delete" == post.event
+        assert "" == post.text
+        assert post.html is None
+        assert "" == post.author.handle
+        assert post.author.url is None
+        assert "t3_52o2fl" == post.reply_to == post.thread
+        assert "https://www.reddit.com/r/test/comments/52o2fl/_/d7ltvl0/" == post.url
+
+    def test_comment_text_and_links(self):
+        """A comment's text comes from body_html as plain text; reply/thread are fullnames."""
+        child = _load("praw__TestRedditorListings__comments__new__01.json")["data"]["children"][0]
+
+        post = to_post(child)
+
+        assert '"Soon" as in, "daylight savings is coming up soon"' in post.text
+        assert "<p>" in (post.html or "")
+        assert "t1_d0hkqti" == post.reply_to
+        assert "t3_484169" == post.thread
+        assert 10 == post.engagement.score
+        assert post.title is None
+
+    def test_link_post_keeps_the_link(self):
+        """A link submission lists its target URL in links."""
+        child = _load("praw__TestReddit__info_url__01.json")["data"]["children"][0]
+
+        post = to_post(child)
+
+        assert "http://www.youtube.com" == post.links[0]
+
+    def test_removed_submission(self):
+        """A submission removed by moderators is a delete event that keeps its title."""
+        child = json.loads((OWN / "reddit" / "removed.json").read_text())
+
+        post = to_post(child)
+
+        assert "delete" == post.event
+        assert "" == post.text
+        assert "Outage at the north station" == post.title
+        assert post.spoiler == "spoiler"
+        assert post.sensitive
+
+    @pytest.mark.parametrize(
+        "child",
+        [
+            pytest.param({"kind": "more", "data": {"id": "_"}}, id="more-stub"),
+            pytest.param({"kind": "t5", "data": {}}, id="subreddit"),
+        ],
+    )
+    def test_refuses_non_items(self, child):
+        """Stubs and other things are refused with ValueError."""
+        with pytest.raises(ValueError, match="kind"):
+            to_post(child)
+
+
+class TestConfiguration:
+    def test_needs_one_target(self):
+        """Zero or two targets are a configuration error naming the problem."""
+        with pytest.raises(ConfigurationError, match="exactly one"):
+            RedditSource()
+        with pytest.raises(ConfigurationError, match="exactly one"):
+            RedditSource(subreddit="a", user="b")
+
+    def test_secrets_not_in_repr(self):
+        """The client secret and the password never appear in the repr."""
+        source = RedditSource(
+            subreddit="a", client_id="id", client_secret="s3cr3t-x", username="u", password="pw-9"
+        )
+
+        assert "s3cr3t-x" not in repr(source)
+        assert "pw-9" not in repr(source)
+
+
+class TestSource:
+    async def test_public_listing_then_resume(self, server):
+        """Reads the public .json listing oldest first, then resumes with before=<newest>."""
+        folder = shared_fixtures("reddit")
+        server.routes["/r/askreddit/new.json"] = lambda req: (
+            recorded(folder, "praw__TestSubredditListings__new__01")
+            if "before" not in req.query
+            else recorded(folder, "praw__TestSubredditStreams__comments__with_pause__02")
+        )
+        source = RedditSource(subreddit="askreddit", base_url=server.url, retry=RetryPolicy.disabled())
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+            again = [p async for p in source.pages(pages[-1].cursor, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert 1 == len(pages)
+        posts = pages[0].posts
+        assert 100 == len(posts)
+        assert posts[-1].id == "t3_48fbm9"  # the newest comes last
+        assert all(a.created_at <= b.created_at for a, b in zip(posts, posts[1:], strict=False))
+        assert {"before": "t3_48fbm9"} == json.loads(pages[0].cursor or "")
+        assert "t3_48fbm9" == server.requests[-1].query["before"]
+        assert "1" == server.requests[0].query["raw_json"]
+        assert [] == again
+
+    async def test_more_stubs_are_skipped(self, server):
+        """A 'more' stub in a comment listing is neither a post nor a malformed item."""
+        listing = _load("praw__TestMore__comments__02.json")[1]
+        server.routes["/r/pics/comments.json"] = Reply.json(listing)
+        source = RedditSource(subreddit="pics", listing="comments", base_url=server.url)
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert 137 == len(pages[0].posts)
+        assert () == pages[0].malformed
+        assert all(p.id.startswith("t1_") for p in pages[0].posts)
+        newest = listing["data"]["children"][0]["data"]["name"]
+        assert {"before": newest} == json.loads(pages[0].cursor or "")
+
+    async def test_full_page_after_cursor_reads_on(self, server):
+        """With a cursor, a full page means more new items: the source asks again."""
+        calls: list[str | None] = []
+
+        def handler(req: Request) -> Reply:
+            calls.append(req.query.get("before"))
+            n = len(calls)
+            children = [
+                {"kind": "t3", "data": {"name": f"t3_{n}{i}", "created_utc": 1000 + 10 * n - i}}
+                for i in range(2 if n == 1 else 1)
+            ]
+            return Reply.json({"kind": "Listing", "data": {"children": children}})
+
+        server.routes["/r/x/new.json"] = handler
+        source = RedditSource(subreddit="x", base_url=server.url, limit=2)
+        try:
+            pages = [p async for p in source.pages('{"before":"t3_00"}', follow=False)]
+        finally:
+            await source.aclose()
+
+        assert ["t3_00", "t3_10"] == calls
+        assert ["t3_11", "t3_10"] == [p.id for p in pages[0].posts]
+        assert ["t3_20"] == [p.id for p in pages[1].posts]
+
+    async def test_search_parameters(self, server):
+        """Search uses syntax=lucene, sort=new and restrict_sr with a subreddit."""
+        server.routes["/r/redditdev/search.json"] = recorded(
+            shared_fixtures("reddit"), "praw__TestSubreddit__search__01"
+        )
+        source = RedditSource(subreddit="redditdev", search="title:praw", base_url=server.url)
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        query = server.requests[0].query
+        assert ("title:praw", "new", "lucene", "1") == (
+            query["q"], query["sort"], query["syntax"], query["restrict_sr"]
+        )
+        assert 6 == len(pages[0].posts)
+
+    async def test_html_error_body(self, server):
+        """An HTML error page with status 400 is a permanent FetchError, not a crash."""
+        server.routes["/user/spez/comments.json"] = recorded(
+            shared_fixtures("reddit"), "praw__TestReddit__bad_request_without_json_text_html_response__01"
+        )
+        source = RedditSource(user="spez", user_listing="comments", base_url=server.url)
+        try:
+            with pytest.raises(FetchError) as info:
+                _ = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert 400 == info.value.status_code
+        assert not info.value.retryable
+        assert "sort" in server.requests[0].query
+
+    async def test_server_error_is_retried(self, server):
+        """A recorded 500 is retried; the next answer is read."""
+        folder = shared_fixtures("reddit")
+        replies = [
+            recorded(folder, "praw__TestModNotes__delete_note__all_notes__02"),
+            recorded(folder, "praw__TestSubredditListings__new__01"),
+        ]
+        server.routes["/r/askreddit/new.json"] = lambda req: replies.pop(0)
+        source = RedditSource(subreddit="askreddit", base_url=server.url, sleep=_no_sleep,
+                              retry=RetryPolicy(attempts=3, wait_jitter=0))  # fmt: skip
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert 2 == len(server.requests)
+        assert 100 == len(pages[0].posts)
+
+    async def test_malformed_child_is_kept_aside(self, server):
+        """A child without created_utc is a Malformed item; the others still come."""
+        listing = {"kind": "Listing", "data": {"children": [
+            {"kind": "t3", "data": {"name": "t3_b", "created_utc": 20}},
+            {"kind": "t3", "data": {"name": "t3_a"}},
+        ]}}  # fmt: skip
+        server.routes["/r/x/new.json"] = Reply.json(listing)
+        source = RedditSource(subreddit="x", base_url=server.url)
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert ["t3_b"] == [p.id for p in pages[0].posts]
+        assert 1 == len(pages[0].malformed)
+        assert "created_utc" in pages[0].malformed[0].reason
+        assert '"t3_a"' in pages[0].malformed[0].payload
+
+
+class TestOAuth:
+    async def test_script_flow_and_refresh_after_401(self, server):
+        """The script flow posts the password grant with basic auth; a 401 fetches a new token."""
+        tokens = iter(["tok-1", "tok-2"])
+        seen_auth: list[str] = []
+
+        def token(req: Request) -> Reply:
+            form = parse_qs(req.body.decode())
+            assert ["password"] == form["grant_type"]
+            assert ["bot"] == form["username"]
+            assert "Basic " + base64.b64encode(b"cid:csecret").decode() == req.headers["authorization"]
+            return Reply.json({"access_token": next(tokens), "expires_in": 3600})
+
+        def listing(req: Request) -> Reply:
+            seen_auth.append(req.headers["authorization"])
+            if req.headers["authorization"] == "bearer tok-1":
+                return recorded(shared_fixtures("reddit"), "praw__TestAuthImplicit__implicit__with_invalid_token__00")
+            return recorded(shared_fixtures("reddit"), "praw__TestSubredditListings__new__01")
+
+        server.routes["/api/v1/access_token"] = token
+        server.routes["/r/askreddit/new"] = listing
+        source = RedditSource(
+            subreddit="askreddit", client_id="cid", client_secret="csecret", username="bot",
+            password="pw", base_url=server.url, token_url=server.url + "/api/v1/access_token",
+            user_agent="acme-monitor/1.0",
+        )  # fmt: skip
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert ["bearer tok-1", "bearer tok-2"] == seen_auth
+        assert 100 == len(pages[0].posts)
+        assert "acme-monitor/1.0" == server.requests[-1].headers["user-agent"]
+
+    async def test_refused_credentials(self, server):
+        """A refused token request is an AuthenticationError without the secret in it."""
+        server.routes["/token"] = Reply.json({"error": "invalid_grant"}, status=401)
+        source = RedditSource(
+            subreddit="a", client_id="cid", client_secret="very-secret", base_url=server.url,
+            token_url=server.url + "/token",
+        )  # fmt: skip
+        try:
+            with pytest.raises(AuthenticationError) as info:
+                _ = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert "very-secret" not in str(info.value)
+
+    async def test_rate_limit_headers_hold_the_budget(self, server):
+        """X-Ratelimit-Remaining: 0 holds the shared budget of the host until the reset."""
+        from socialplug._pacing import budget_for
+
+        server.routes["/r/a/new.json"] = Reply.json(
+            {"kind": "Listing", "data": {"children": []}},
+            **{"X-Ratelimit-Used": "600", "X-Ratelimit-Remaining": "0.0", "X-Ratelimit-Reset": "42"},
+        )
+        source = RedditSource(subreddit="a", base_url=server.url)
+        try:
+            _ = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        budget = budget_for(httpx.URL(server.url).host)
+        assert budget._blocked_until - budget.clock() > 30
+        budget._blocked_until = 0.0  # do not slow down other tests on this host
