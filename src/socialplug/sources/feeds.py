@@ -13,9 +13,11 @@ import calendar
 import hashlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
 
 import anyio
 import attrs
@@ -53,6 +55,23 @@ def _when(parsed: object) -> datetime | None:
         return datetime.fromtimestamp(calendar.timegm(parsed), tz=UTC)  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         return None
+
+
+_BARE_TIMESTAMP = re.compile(r"\s*(\d{9,13})(?:\.\d+)?\s*")
+
+
+def _entry_time(entry: Mapping[str, Any], feed: Mapping[str, Any]) -> datetime | None:
+    """The entry's date; a bare epoch timestamp (which feedparser reads as a year) is kept."""
+    for field in ("published", "updated", "created"):
+        raw = entry.get(field)
+        match = _BARE_TIMESTAMP.fullmatch(raw) if isinstance(raw, str) else None
+        if match:
+            number = int(match.group(1))
+            return datetime.fromtimestamp(number / 1000 if number > 10**11 else number, tz=UTC)
+        when = _when(entry.get(f"{field}_parsed"))
+        if when is not None:
+            return when
+    return _when(feed.get("updated_parsed"))
 
 
 def _text_of(detail: Mapping[str, Any] | None, value: str) -> tuple[str, str | None]:
@@ -115,13 +134,7 @@ def _entry(
     links = [link] if link else []
     if markup:
         links.extend(href for href in html_to_text(markup).links if href not in links)
-    created = (
-        _when(entry.get("published_parsed"))
-        or _when(entry.get("updated_parsed"))
-        or _when(entry.get("created_parsed"))
-        or _when(feed.get("updated_parsed"))
-        or fallback_time
-    )
+    created = _entry_time(entry, feed) or fallback_time
     detail = entry.get("author_detail") or {}
     author = Author(
         id=detail.get("email") or "",
@@ -159,6 +172,8 @@ def _parse(
     source: str = "",
 ) -> tuple[list[Post], list[Malformed], str | None]:
     """Posts, entries that failed, and why the whole document is not a feed (or ``None``)."""
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+        return _parse_json_feed(data, url=url, fetched_at=fetched_at, source=source)
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     response_headers.setdefault("content-type", "application/xml")
     response_headers["content-location"] = url
@@ -178,6 +193,92 @@ def _parse(
                 Malformed(
                     reason=f"{url}: {type(exc).__name__}: {exc}",
                     payload=json.dumps(dict(entry), ensure_ascii=False, default=str),
+                    source=source,
+                )
+            )
+    return posts, malformed, None
+
+
+def _json_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _json_item(
+    item: Mapping[str, Any], *, feed: Mapping[str, Any], url: str, fallback: datetime, source: str
+) -> Post:
+    link = urljoin(url, item["url"]) if isinstance(item.get("url"), str) else None
+    title = str(item.get("title") or "")
+    markup = item.get("content_html") if isinstance(item.get("content_html"), str) else None
+    parsed = html_to_text(markup) if markup else None
+    text = parsed.text if parsed else str(item.get("content_text") or item.get("summary") or "")
+    entry_id = str(item.get("id") or "") or link or _entry_id({}, title, markup or text)
+    authors = item.get("authors") or feed.get("authors") or [item.get("author") or feed.get("author") or {}]
+    first = authors[0] if authors and isinstance(authors[0], Mapping) else {}
+    links = [link] if link else []
+    external = item.get("external_url")
+    if isinstance(external, str) and external not in links:
+        links.append(urljoin(url, external))
+    if parsed:
+        links.extend(urljoin(url, h) for h in parsed.links if urljoin(url, h) not in links)
+    media = [Media(url=urljoin(url, item["image"]), kind="image")] if item.get("image") else []
+    for att in item.get("attachments") or ():
+        if isinstance(att, Mapping) and att.get("url"):
+            kind = str(att.get("mime_type") or "").split("/")[0]
+            media.append(Media(url=urljoin(url, att["url"]),
+                               kind=kind if kind in ("image", "video", "audio") else "link"))  # fmt: skip
+    key_id = entry_id if "://" in entry_id or entry_id.startswith(("urn:", "tag:")) else None
+    return Post(
+        platform="feed",
+        id=entry_id,
+        key=f"feed:{key_id}" if key_id else f"feed:{url}#{entry_id}",
+        text=text or title,
+        html=markup,
+        title=title or None,
+        created_at=_json_time(item.get("date_published"))
+        or _json_time(item.get("date_modified"))
+        or fallback,
+        author=Author(name=str(first.get("name") or ""), url=first.get("url")),
+        url=link,
+        lang=item.get("language") or feed.get("language"),
+        tags=[str(t) for t in item.get("tags") or ()],
+        links=links,
+        media=media,
+        source=source,
+        raw={"entry_id": entry_id, "feed": url, "title": title, "link": link},
+    )
+
+
+def _parse_json_feed(
+    data: bytes, *, url: str, fetched_at: datetime | None, source: str
+) -> tuple[list[Post], list[Malformed], str | None]:
+    """JSON Feed 1.0/1.1, which feedparser does not read."""
+    try:
+        feed = json.loads(data)
+    except ValueError as exc:
+        return [], [], f"not a feed: invalid JSON ({exc})"
+    if not isinstance(feed, Mapping) or not str(feed.get("version", "")).startswith(
+        "https://jsonfeed.org/version/"
+    ):
+        return [], [], "not a feed: JSON without a JSON Feed version"
+    fallback = fetched_at or datetime.now(UTC)
+    posts: list[Post] = []
+    malformed: list[Malformed] = []
+    for item in feed.get("items") or ():
+        try:
+            if not isinstance(item, Mapping):
+                raise TypeError(f"item is {type(item).__name__}, not an object")
+            posts.append(_json_item(item, feed=feed, url=url, fallback=fallback, source=source))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            malformed.append(
+                Malformed(
+                    reason=f"{url}: {type(exc).__name__}: {exc}",
+                    payload=json.dumps(item, ensure_ascii=False, default=str),
                     source=source,
                 )
             )

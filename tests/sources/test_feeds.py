@@ -1,0 +1,297 @@
+"""Feeds: documents to posts with feedparser, and the many-feeds source over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from socialplug import RetryPolicy
+from socialplug.sources.feeds import FeedsSource, parse
+
+from ._replay import Reply, Request
+from .conftest import OWN, TENACITY_INITIAL, shared_fixtures
+
+
+pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+
+FETCHED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _shared(name: str) -> bytes:
+    return (shared_fixtures("feeds") / name).read_bytes()
+
+
+def _own(name: str) -> bytes:
+    return (OWN / "feeds" / name).read_bytes()
+
+
+class TestParse:
+    def test_iso_8859_1(self):
+        """An ISO-8859-1 RSS feed is decoded: accents survive."""
+        posts = parse(_shared("huginn__iso-8859-1.rss"), url="http://example.net/feed")
+
+        assert "Mëkanïk Zaïn" == posts[0].title
+        assert "http://example.net/post/1" == posts[0].id == posts[0].url
+        assert "feed:http://example.net/post/1" == posts[0].key
+        assert datetime(2016, 11, 21, 16, 0, 10, tzinfo=UTC) == posts[0].created_at
+
+    def test_utf16_with_bare_timestamp_and_relative_links(self):
+        """UTF-16 is decoded, a bare epoch pubDate is read as such, relative links resolve."""
+        [post] = parse(_own("utf16le-bare-timestamp.rss"), url="http://gare.test/feed/", fetched_at=FETCHED)
+
+        assert "Retard à Zürich" == post.title
+        assert "Voir état" == post.text
+        assert datetime(2025, 11, 26, 8, 0, tzinfo=UTC) == post.created_at
+        assert ("http://gare.test/posts/1", "http://gare.test/status") == post.links
+        assert "item-1" == post.id
+        assert "feed:http://gare.test/feed/#item-1" == post.key  # a bare guid is scoped by feed
+
+    def test_xhtml_content_broken_date_and_identity_by_hash(self):
+        """XHTML content and title become text, a broken date takes the feed's, no id hashes."""
+        first, second = parse(_own("xhtml.atom"), url="https://blog.acme.test/feed.atom")
+
+        assert "Neue Fahrpläne" == first.title
+        assert "Ab Montag gilt der neue Fahrplan." == first.text
+        assert '<strong>Montag</strong>' in (first.html or "")
+        assert "https://blog.acme.test/posts/7.html" == first.url
+        assert "https://blog.acme.test/fahrplan.pdf" in first.links
+        assert datetime(2026, 11, 25, 10, tzinfo=UTC) == first.created_at
+        assert ("Eva", "https://blog.acme.test/people/eva") == (first.author.name, first.author.url)
+        assert ("fahrplan",) == first.tags
+        assert "de" == first.lang
+        assert second.id.startswith("sha256:")
+        assert second.id == parse(_own("xhtml.atom"), url="https://blog.acme.test/feed.atom")[1].id
+        assert datetime(2026, 11, 24, 8, 30, tzinfo=UTC) == second.created_at
+
+    def test_relative_content_link_against_document_url(self):
+        """A root-relative link in escaped HTML content resolves against the fetched URL."""
+        [post] = parse(
+            _shared("feedparser__wellformed__base__http_entry_content_base_docuri.xml"),
+            url="http://127.0.0.1:8097/feed.xml",
+            fetched_at=FETCHED,
+        )
+
+        assert ("http://127.0.0.1:8097/relative/uri",) == post.links
+        assert "click here" == post.text
+        assert FETCHED == post.created_at  # no date anywhere
+        assert post.id.startswith("sha256:")
+
+    def test_xml_base_on_the_entry(self):
+        """xml:base on an entry applies to its links."""
+        [post] = parse(_shared("feedparser__wellformed__base__relative_xml_base.xml"), url="http://feed.test/f.xml")
+
+        assert "Example test" == post.title
+
+    def test_ill_formed_document_keeps_items(self):
+        """An ill-formed RSS (corrupted ampersands) still yields its item."""
+        [post] = parse(_shared("feedparser__illformed__rss_item_link_corrupted_ampersands.xml"), url="http://f.test/")
+
+        assert "http://link/get?a=1&b=2" == post.url
+
+    def test_json_feed(self):
+        """JSON Feed items map to posts; relative URLs resolve; a bad item is skipped."""
+        posts = parse(_own("site.json"), url="https://status.acme.test/feed.json")
+
+        assert 2 == len(posts)
+        first = posts[0]
+        assert "https://status.acme.test/incidents/42" == first.id == first.url
+        assert "Trains are delayed. See updates." == first.text
+        assert "https://status.acme.test/incidents/42/updates" in first.links
+        assert ("rail", "outage") == first.tags
+        assert "https://status.acme.test/media/map.png" == first.media[0].url
+        assert "ACME Ops" == first.author.name
+        assert datetime(2026, 11, 26, 8, 0, tzinfo=UTC) == posts[1].created_at
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            pytest.param(b"<html><body><h1>502 Bad Gateway</h1></body></html>", id="html"),
+            pytest.param(b"", id="empty"),
+            pytest.param(b'{"hello": "world"}', id="json-not-a-feed"),
+        ],
+    )
+    def test_not_a_feed(self, data):
+        """Something that is no feed gives no posts and no exception."""
+        assert [] == parse(data, url="http://f.test/")
+
+
+class _Feeds:
+    """Handler serving numbered feeds with ETags; counts requests in flight."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.items: dict[str, int] = {}
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+
+    def body(self, name: str) -> bytes:
+        items = "".join(
+            f"<item><title>{name} {i}</title><link>/{name}/{i}</link><guid>{name}-{i}</guid>"
+            f"<pubDate>Wed, 25 Nov 2026 0{i % 10}:00:00 GMT</pubDate></item>"
+            for i in range(self.items.get(name, 2), 0, -1)
+        )
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>{items}</channel></rss>'.encode()
+
+    def __call__(self, req: Request) -> Reply:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            name = req.path.strip("/").split("/")[0]
+            etag = f'"{name}-{self.items.get(name, 2)}"'
+            if req.headers.get("if-none-match") == etag:
+                return Reply(304, {"ETag": etag})
+            return Reply(200, {"Content-Type": "application/rss+xml", "ETag": etag}, self.body(name))
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+class TestSource:
+    async def test_conditional_get_and_new_items_only(self, server):
+        """First cycle emits every entry; then 304s emit nothing; a change emits only news."""
+        feeds = _Feeds()
+        for name in ("a", "b"):
+            server.routes[f"/{name}/feed"] = feeds
+        urls = [f"{server.url}/a/feed", f"{server.url}/b/feed"]
+        source = FeedsSource(urls=urls)
+        try:
+            first = [p async for p in source.pages(None, follow=False)]
+            cursor = first[-1].cursor
+            quiet = [p async for p in source.pages(cursor, follow=False)]
+            feeds.items["b"] = 3
+            news = [p async for p in source.pages(cursor, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert ["a 1", "b 1", "a 2", "b 2"] == sorted(
+            (p.title or "" for p in first[0].posts), key=lambda t: (t[-1], t)
+        )
+        assert [] == quiet
+        assert {'"a-2"', '"b-2"'} == {r.headers.get("if-none-match") for r in server.requests[2:4]}
+        assert ["b 3"] == [p.title for p in news[0].posts]
+        assert f"{server.url}/b/3" == news[0].posts[0].url
+        state = json.loads(news[0].cursor or "")["feeds"]
+        assert {'"a-2"', '"b-3"'} == {state[u]["etag"] for u in urls}
+
+    async def test_per_host_limit(self, server):
+        """No more than per_host requests to one host are in flight at once."""
+        feeds = _Feeds(delay=0.05)
+        urls = []
+        for i in range(12):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        source = FeedsSource(urls=urls, per_host=3)
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert 24 == sum(len(p.posts) for p in pages)
+        assert 3 == feeds.peak
+
+    async def test_a_broken_feed_does_not_stop_the_others(self, server):
+        """A 404, an HTML page and a refused connection are reported; good feeds still come."""
+        server.routes["/ok/feed"] = _Feeds()
+        server.routes["/html"] = Reply(200, {"Content-Type": "text/html"}, b"<html><p>Maintenance</p></html>")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{s.getsockname()[1]}/feed"
+        urls = [f"{server.url}/ok/feed", f"{server.url}/missing", f"{server.url}/html", closed]
+        source = FeedsSource(urls=urls, retry=RetryPolicy.disabled())
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert 2 == len(pages[0].posts)
+        assert {urls[1], urls[2], urls[3]} == set(source.errors)
+        assert "404" in source.errors[urls[1]]
+        assert 1 == len(pages[0].malformed)
+        assert "Maintenance" in pages[0].malformed[0].payload
+        assert [urls[0]] == list(json.loads(pages[0].cursor or "")["feeds"])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(name="hugo")
+def _hugo(tmp_path: Path):
+    exe = shutil.which("hugo")
+    if exe is None:
+        import os
+
+        if os.environ.get("CI") == "true":
+            pytest.fail("hugo is not installed (apt-get install hugo)")
+        pytest.skip("hugo is not installed (apt-get install hugo)")
+    site = tmp_path / "site"
+    (site / "content" / "posts").mkdir(parents=True)
+    (site / "layouts" / "_default").mkdir(parents=True)
+    (site / "hugo.toml").write_text(
+        'baseURL = "http://example.org/"\ntitle = "ACME News"\nlanguageCode = "en"\n'
+    )
+    (site / "layouts" / "_default" / "single.html").write_text("{{ .Content }}")
+    (site / "layouts" / "_default" / "list.html").write_text("{{ range .Pages }}{{ .Title }}{{ end }}")
+    for i in (1, 2, 3):
+        (site / "content" / "posts" / f"p{i}.md").write_text(
+            f'---\ntitle: "Outage {i}"\ndate: 2026-11-2{i}T08:00:00Z\ntags: ["rail"]\n---\n'
+            f"Trains delayed at [station {i}](/status/).\n"
+        )
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "server", "--bind", "127.0.0.1", "--port", str(port), "--disableLiveReload",
+         "--watch=false", "--source", str(site)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            pytest.fail("hugo server did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+async def test_against_hugo(hugo):
+    """Hugo's home and tag feeds: each post once per feed, same key in both, then nothing new."""
+    urls = [f"{hugo}/index.xml", f"{hugo}/tags/rail/index.xml", f"{hugo}/posts/index.xml"]
+    source = FeedsSource(urls=urls)
+    try:
+        first = [p async for p in source.pages(None, follow=False)]
+        second = [p async for p in source.pages(first[-1].cursor, follow=False)]
+    finally:
+        await source.aclose()
+
+    posts = first[0].posts
+    assert {} == source.errors
+    assert 9 == len(posts)
+    assert 3 == len({p.key for p in posts})
+    titles = [p.title for p in posts if p.source == source.name]
+    assert {"Outage 1", "Outage 2", "Outage 3"} == set(titles)
+    one = next(p for p in posts if p.title == "Outage 1")
+    assert datetime(2026, 11, 21, 8, tzinfo=UTC) == one.created_at
+    assert one.url is not None and one.url.endswith("/posts/p1/")
+    assert "Trains delayed at station 1." == one.text
+    assert [] == [p for page in second for p in page.posts]
+    state = json.loads(first[-1].cursor or "")["feeds"]
+    assert all(state[u].get("modified") or state[u].get("etag") for u in urls)
