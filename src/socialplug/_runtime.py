@@ -383,9 +383,7 @@ class _Run:
             if buf:
                 await dispatch(buf)
 
-    async def _deliver(
-        self, name: str, entries: list[_Entry], limiter: anyio.Semaphore
-    ) -> None:
+    async def _deliver(self, name: str, entries: list[_Entry], limiter: anyio.Semaphore) -> None:
         try:
             await self._deliver_batch(name, entries)
         finally:

@@ -32,7 +32,9 @@ class Reply:
 
     @classmethod
     def json(cls, value: object, status: int = 200, **headers: str) -> Reply:
-        return cls(status, {"Content-Type": "application/json", **headers}, json.dumps(value).encode())
+        return cls(
+            status, {"Content-Type": "application/json", **headers}, json.dumps(value).encode()
+        )
 
 
 def recorded(folder: Path, stem: str) -> Reply:
@@ -89,12 +91,14 @@ class ReplayServer:
 
             do_GET = do_POST = _serve  # noqa: N815
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), daemon=True
+        )
 
     @property
     def url(self) -> str:

@@ -38,35 +38,40 @@ class TestParse:
         """An ISO-8859-1 RSS feed is decoded: accents survive."""
         posts = parse(_shared("huginn__iso-8859-1.rss"), url="http://example.net/feed")
 
-        assert "Mëkanïk Zaïn" == posts[0].title
+        assert posts[0].title == "Mëkanïk Zaïn"
         assert "http://example.net/post/1" == posts[0].id == posts[0].url
-        assert "feed:http://example.net/post/1" == posts[0].key
+        assert posts[0].key == "feed:http://example.net/post/1"
         assert datetime(2016, 11, 21, 16, 0, 10, tzinfo=UTC) == posts[0].created_at
 
     def test_utf16_with_bare_timestamp_and_relative_links(self):
         """UTF-16 is decoded, a bare epoch pubDate is read as such, relative links resolve."""
-        [post] = parse(_own("utf16le-bare-timestamp.rss"), url="http://gare.test/feed/", fetched_at=FETCHED)
+        [post] = parse(
+            _own("utf16le-bare-timestamp.rss"), url="http://gare.test/feed/", fetched_at=FETCHED
+        )
 
-        assert "Retard à Zürich" == post.title
-        assert "Voir état" == post.text
+        assert post.title == "Retard à Zürich"
+        assert post.text == "Voir état"
         assert datetime(2025, 11, 26, 8, 0, tzinfo=UTC) == post.created_at
-        assert ("http://gare.test/posts/1", "http://gare.test/status") == post.links
-        assert "item-1" == post.id
-        assert "feed:http://gare.test/feed/#item-1" == post.key  # a bare guid is scoped by feed
+        assert post.links == ("http://gare.test/posts/1", "http://gare.test/status")
+        assert post.id == "item-1"
+        assert post.key == "feed:http://gare.test/feed/#item-1"  # a bare guid is scoped by feed
 
     def test_xhtml_content_broken_date_and_identity_by_hash(self):
         """XHTML content and title become text, a broken date takes the feed's, no id hashes."""
         first, second = parse(_own("xhtml.atom"), url="https://blog.acme.test/feed.atom")
 
-        assert "Neue Fahrpläne" == first.title
-        assert "Ab Montag gilt der neue Fahrplan." == first.text
-        assert '<strong>Montag</strong>' in (first.html or "")
-        assert "https://blog.acme.test/posts/7.html" == first.url
+        assert first.title == "Neue Fahrpläne"
+        assert first.text == "Ab Montag gilt der neue Fahrplan."
+        assert "<strong>Montag</strong>" in (first.html or "")
+        assert first.url == "https://blog.acme.test/posts/7.html"
         assert "https://blog.acme.test/fahrplan.pdf" in first.links
         assert datetime(2026, 11, 25, 10, tzinfo=UTC) == first.created_at
-        assert ("Eva", "https://blog.acme.test/people/eva") == (first.author.name, first.author.url)
-        assert ("fahrplan",) == first.tags
-        assert "de" == first.lang
+        assert (first.author.name, first.author.url) == (
+            "Eva",
+            "https://blog.acme.test/people/eva",
+        )
+        assert first.tags == ("fahrplan",)
+        assert first.lang == "de"
         assert second.id.startswith("sha256:")
         assert second.id == parse(_own("xhtml.atom"), url="https://blog.acme.test/feed.atom")[1].id
         assert datetime(2026, 11, 24, 8, 30, tzinfo=UTC) == second.created_at
@@ -79,35 +84,41 @@ class TestParse:
             fetched_at=FETCHED,
         )
 
-        assert ("http://127.0.0.1:8097/relative/uri",) == post.links
-        assert "click here" == post.text
-        assert FETCHED == post.created_at  # no date anywhere
+        assert post.links == ("http://127.0.0.1:8097/relative/uri",)
+        assert post.text == "click here"
+        assert post.created_at == FETCHED  # no date anywhere
         assert post.id.startswith("sha256:")
 
     def test_xml_base_on_the_entry(self):
         """xml:base on an entry applies to its links."""
-        [post] = parse(_shared("feedparser__wellformed__base__relative_xml_base.xml"), url="http://feed.test/f.xml")
+        [post] = parse(
+            _shared("feedparser__wellformed__base__relative_xml_base.xml"),
+            url="http://feed.test/f.xml",
+        )
 
-        assert "Example test" == post.title
+        assert post.title == "Example test"
 
     def test_ill_formed_document_keeps_items(self):
         """An ill-formed RSS (corrupted ampersands) still yields its item."""
-        [post] = parse(_shared("feedparser__illformed__rss_item_link_corrupted_ampersands.xml"), url="http://f.test/")
+        [post] = parse(
+            _shared("feedparser__illformed__rss_item_link_corrupted_ampersands.xml"),
+            url="http://f.test/",
+        )
 
-        assert "http://link/get?a=1&b=2" == post.url
+        assert post.url == "http://link/get?a=1&b=2"
 
     def test_json_feed(self):
         """JSON Feed items map to posts; relative URLs resolve; a bad item is skipped."""
         posts = parse(_own("site.json"), url="https://status.acme.test/feed.json")
 
-        assert 2 == len(posts)
+        assert len(posts) == 2
         first = posts[0]
         assert "https://status.acme.test/incidents/42" == first.id == first.url
-        assert "Trains are delayed. See updates." == first.text
+        assert first.text == "Trains are delayed. See updates."
         assert "https://status.acme.test/incidents/42/updates" in first.links
-        assert ("rail", "outage") == first.tags
-        assert "https://status.acme.test/media/map.png" == first.media[0].url
-        assert "ACME Ops" == first.author.name
+        assert first.tags == ("rail", "outage")
+        assert first.media[0].url == "https://status.acme.test/media/map.png"
+        assert first.author.name == "ACME Ops"
         assert datetime(2026, 11, 26, 8, 0, tzinfo=UTC) == posts[1].created_at
 
     @pytest.mark.parametrize(
@@ -120,7 +131,7 @@ class TestParse:
     )
     def test_not_a_feed(self, data):
         """Something that is no feed gives no posts and no exception."""
-        assert [] == parse(data, url="http://f.test/")
+        assert parse(data, url="http://f.test/") == []
 
 
 class _Feeds:
@@ -151,7 +162,9 @@ class _Feeds:
             etag = f'"{name}-{self.items.get(name, 2)}"'
             if req.headers.get("if-none-match") == etag:
                 return Reply(304, {"ETag": etag})
-            return Reply(200, {"Content-Type": "application/rss+xml", "ETag": etag}, self.body(name))
+            return Reply(
+                200, {"Content-Type": "application/rss+xml", "ETag": etag}, self.body(name)
+            )
         finally:
             with self.lock:
                 self.in_flight -= 1
@@ -174,12 +187,15 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert ["a 1", "b 1", "a 2", "b 2"] == sorted(
-            (p.title or "" for p in first[0].posts), key=lambda t: (t[-1], t)
-        )
-        assert [] == quiet
+        assert sorted((p.title or "" for p in first[0].posts), key=lambda t: (t[-1], t)) == [
+            "a 1",
+            "b 1",
+            "a 2",
+            "b 2",
+        ]
+        assert quiet == []
         assert {'"a-2"', '"b-2"'} == {r.headers.get("if-none-match") for r in server.requests[2:4]}
-        assert ["b 3"] == [p.title for p in news[0].posts]
+        assert [p.title for p in news[0].posts] == ["b 3"]
         assert f"{server.url}/b/3" == news[0].posts[0].url
         state = json.loads(news[0].cursor or "")["feeds"]
         assert {'"a-2"', '"b-3"'} == {state[u]["etag"] for u in urls}
@@ -197,13 +213,15 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert 24 == sum(len(p.posts) for p in pages)
-        assert 3 == feeds.peak
+        assert sum(len(p.posts) for p in pages) == 24
+        assert feeds.peak == 3
 
     async def test_a_broken_feed_does_not_stop_the_others(self, server):
         """A 404, an HTML page and a refused connection are reported; good feeds still come."""
         server.routes["/ok/feed"] = _Feeds()
-        server.routes["/html"] = Reply(200, {"Content-Type": "text/html"}, b"<html><p>Maintenance</p></html>")
+        server.routes["/html"] = Reply(
+            200, {"Content-Type": "text/html"}, b"<html><p>Maintenance</p></html>"
+        )
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             closed = f"http://127.0.0.1:{s.getsockname()[1]}/feed"
@@ -214,10 +232,10 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert 2 == len(pages[0].posts)
+        assert len(pages[0].posts) == 2
         assert {urls[1], urls[2], urls[3]} == set(source.errors)
         assert "404" in source.errors[urls[1]]
-        assert 1 == len(pages[0].malformed)
+        assert len(pages[0].malformed) == 1
         assert "Maintenance" in pages[0].malformed[0].payload
         assert [urls[0]] == list(json.loads(pages[0].cursor or "")["feeds"])
 
@@ -244,7 +262,9 @@ def _hugo(tmp_path: Path):
         'baseURL = "http://example.org/"\ntitle = "ACME News"\nlanguageCode = "en"\n'
     )
     (site / "layouts" / "_default" / "single.html").write_text("{{ .Content }}")
-    (site / "layouts" / "_default" / "list.html").write_text("{{ range .Pages }}{{ .Title }}{{ end }}")
+    (site / "layouts" / "_default" / "list.html").write_text(
+        "{{ range .Pages }}{{ .Title }}{{ end }}"
+    )
     for i in (1, 2, 3):
         (site / "content" / "posts" / f"p{i}.md").write_text(
             f'---\ntitle: "Outage {i}"\ndate: 2026-11-2{i}T08:00:00Z\ntags: ["rail"]\n---\n'
@@ -283,15 +303,16 @@ async def test_against_hugo(hugo):
         await source.aclose()
 
     posts = first[0].posts
-    assert {} == source.errors
-    assert 9 == len(posts)
-    assert 3 == len({p.key for p in posts})
+    assert source.errors == {}
+    assert len(posts) == 9
+    assert len({p.key for p in posts}) == 3
     titles = [p.title for p in posts if p.source == source.name]
     assert {"Outage 1", "Outage 2", "Outage 3"} == set(titles)
     one = next(p for p in posts if p.title == "Outage 1")
     assert datetime(2026, 11, 21, 8, tzinfo=UTC) == one.created_at
-    assert one.url is not None and one.url.endswith("/posts/p1/")
-    assert "Trains delayed at station 1." == one.text
-    assert [] == [p for page in second for p in page.posts]
+    assert one.url is not None
+    assert one.url.endswith("/posts/p1/")
+    assert one.text == "Trains delayed at station 1."
+    assert [p for page in second for p in page.posts] == []
     state = json.loads(first[-1].cursor or "")["feeds"]
     assert all(state[u].get("modified") or state[u].get("etag") for u in urls)

@@ -27,18 +27,20 @@ class TestToPost:
 
         post = to_post(hit, source="hn")
 
-        assert "hackernews" == post.platform
-        assert "7919431" == post.id
-        assert "https://news.ycombinator.com/item?id=7919431" == post.url
-        assert post.text.startswith("A perennial HN favorite\n\nhttps://hn.algolia.com/?q=Fibonacci")
+        assert post.platform == "hackernews"
+        assert post.id == "7919431"
+        assert post.url == "https://news.ycombinator.com/item?id=7919431"
+        assert post.text.startswith(
+            "A perennial HN favorite\n\nhttps://hn.algolia.com/?q=Fibonacci"
+        )
         assert post.text.endswith("approximates the Fibonacci sequence.")
         assert "What's fascinating" in post.text  # &#x27; decoded
-        assert (
+        assert post.links == (
             "https://hn.algolia.com/?q=Fibonacci+Flim-Flam#!/all/forever/0/Fibonacci%20Flim-Flam",
-        ) == post.links
+        )
         assert "7919207" == post.reply_to == post.thread
-        assert "gohrt" == post.author.handle
-        assert "https://news.ycombinator.com/user?id=gohrt" == post.author.url
+        assert post.author.handle == "gohrt"
+        assert post.author.url == "https://news.ycombinator.com/user?id=gohrt"
         assert datetime(2014, 6, 20, 3, 39, 55, tzinfo=UTC) == post.created_at
         assert post.title is None
         assert "<p>" in (post.html or "")
@@ -49,7 +51,7 @@ class TestToPost:
 
         post = to_post(hit)
 
-        assert ("7919290", "7918547") == (post.reply_to, post.thread)
+        assert (post.reply_to, post.thread) == ("7919290", "7918547")
 
     def test_link_story(self):
         """A link story has its title, the link, points as score and comments as replies."""
@@ -58,9 +60,10 @@ class TestToPost:
         post = to_post(hit)
 
         assert "Steve Jobs has passed away." == post.title == post.text
-        assert ("http://www.apple.com/stevejobs/",) == post.links
-        assert (4271, 376) == (post.engagement.score, post.engagement.replies)
-        assert post.reply_to is None and post.thread is None
+        assert post.links == ("http://www.apple.com/stevejobs/",)
+        assert (post.engagement.score, post.engagement.replies) == (4271, 376)
+        assert post.reply_to is None
+        assert post.thread is None
 
     def test_text_story(self):
         """An Ask-style story's text comes from story_text; an empty url is no link."""
@@ -70,8 +73,8 @@ class TestToPost:
 
         assert post.text.startswith("Hacker News was down all last night.")
         assert "\n\nFor some reason I didn't check" in post.text
-        assert () == post.links
-        assert "Why HN was down" == post.title
+        assert post.links == ()
+        assert post.title == "Why HN was down"
 
     def test_own_fixture_with_entities(self):
         """Entities and a link inside a comment's HTML are decoded."""
@@ -79,8 +82,8 @@ class TestToPost:
 
         post = to_post(hit)
 
-        assert "Trains stuck at <Central> again & again: https://example.org/status" == post.text
-        assert ("https://example.org/status",) == post.links
+        assert post.text == "Trains stuck at <Central> again & again: https://example.org/status"
+        assert post.links == ("https://example.org/status",)
 
     def test_missing_id_raises(self):
         """A hit without objectID is refused."""
@@ -110,12 +113,12 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert ["7919418", "7919424"] == [p.id for p in first[0].posts]
+        assert [p.id for p in first[0].posts] == ["7919418", "7919424"]
         assert "numericFilters" not in server.requests[0].query
-        assert "(story,comment)" == server.requests[0].query["tags"]
-        assert "apple" == server.requests[0].query["query"]
+        assert server.requests[0].query["tags"] == "(story,comment)"
+        assert server.requests[0].query["query"] == "apple"
         assert f"created_at_i>={newest}" == server.requests[1].query["numericFilters"]
-        assert ["9000001", "9000002"] == [p.id for p in second[0].posts]
+        assert [p.id for p in second[0].posts] == ["9000001", "9000002"]
         assert {"t": newest + 5, "ids": ["9000002"]} == json.loads(second[0].cursor or "")
 
     async def test_pages_through_results_with_a_cursor(self, server):
@@ -133,8 +136,8 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert ["0", "1"] == [r.query["page"] for r in server.requests]
-        assert ["1", "2", "3"] == [p.id for p in pages[0].posts]
+        assert [r.query["page"] for r in server.requests] == ["0", "1"]
+        assert [p.id for p in pages[0].posts] == ["1", "2", "3"]
 
     async def test_malformed_hit(self, server):
         """A hit without created_at_i is dead-lettered; the rest is delivered."""
@@ -147,5 +150,5 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert ["1"] == [p.id for p in pages[0].posts]
+        assert [p.id for p in pages[0].posts] == ["1"]
         assert '"no time"' in pages[0].malformed[0].payload

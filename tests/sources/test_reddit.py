@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from datetime import UTC, datetime
 from urllib.parse import parse_qs
@@ -36,52 +37,55 @@ class TestToPost:
 
         post = to_post(child, source="s")
 
-        assert "reddit" == post.platform
-        assert "t3_48fbm9" == post.id
-        assert "reddit:t3_48fbm9" == post.key
-        assert (
+        assert post.platform == "reddit"
+        assert post.id == "t3_48fbm9"
+        assert post.key == "reddit:t3_48fbm9"
+        assert post.url == (
             "https://www.reddit.com/r/AskReddit/comments/48fbm9/"
             "serious_parents_of_reddit_whats_the_biggest_lie/"
-        ) == post.url
-        assert post.title is not None and post.title.startswith("[Serious] Parents of Reddit")
+        )
+        assert post.title is not None
+        assert post.title.startswith("[Serious] Parents of Reddit")
         assert post.title == post.text  # no self text: the title stands in
-        assert "RedHeadQc" == post.author.handle
-        assert "https://www.reddit.com/user/RedHeadQc" == post.author.url
+        assert post.author.handle == "RedHeadQc"
+        assert post.author.url == "https://www.reddit.com/user/RedHeadQc"
         assert datetime(2016, 3, 1, 8, 37, 38, tzinfo=UTC) == post.created_at
-        assert 1 == post.engagement.score
-        assert 1 == post.engagement.replies
+        assert post.engagement.score == 1
+        assert post.engagement.replies == 1
         assert not post.sensitive
-        assert "s" == post.source
-        assert () == post.links
+        assert post.source == "s"
+        assert post.links == ()
 
     def test_nsfw_crosspost_links_to_original(self):
         """A crosspost carries the original submission in repost_of; NSFW is sensitive."""
         listing = _load("praw__TestSubmission__crosspost__nsfw__03.json")[0]
         post = to_post(listing["data"]["children"][0])
 
-        assert "t3_c27k7n" == post.id
+        assert post.id == "t3_c27k7n"
         assert post.sensitive
         assert post.repost_of is not None
-        assert "t3_6vx01b" == post.repost_of.id
-        assert "crossposting" == post.repost_of.text
-        assert "kwwxis2" == post.repost_of.author.handle
+        assert post.repost_of.id == "t3_6vx01b"
+        assert post.repost_of.text == "crossposting"
+        assert post.repost_of.author.handle == "kwwxis2"
         assert not post.repost_of.sensitive
-        assert () == post.links  # the crosspost's url is the original's page, not a link
+        assert post.links == ()  # the crosspost's url is the original's page, not a link
 
     def test_deleted_comment(self):
         """A [deleted] comment becomes a delete event with no text and no author."""
-        child = _load("praw__TestComment__refresh__deleted_comment__01.json")["data"]["children"][0]
+        child = _load("praw__TestComment__refresh__deleted_comment__01.json")["data"]["children"][
+            0
+        ]
 
         post = to_post(child)
 
-        assert "t1_d7ltvl0" == post.id
-        assert "delete" == post.event
-        assert "" == post.text
+        assert post.id == "t1_d7ltvl0"
+        assert post.event == "delete"
+        assert post.text == ""
         assert post.html is None
-        assert "" == post.author.handle
+        assert post.author.handle == ""
         assert post.author.url is None
         assert "t3_52o2fl" == post.reply_to == post.thread
-        assert "https://www.reddit.com/r/test/comments/52o2fl/_/d7ltvl0/" == post.url
+        assert post.url == "https://www.reddit.com/r/test/comments/52o2fl/_/d7ltvl0/"
 
     def test_comment_text_and_links(self):
         """A comment's text comes from body_html as plain text; reply/thread are fullnames."""
@@ -91,9 +95,9 @@ class TestToPost:
 
         assert '"Soon" as in, "daylight savings is coming up soon"' in post.text
         assert "<p>" in (post.html or "")
-        assert "t1_d0hkqti" == post.reply_to
-        assert "t3_484169" == post.thread
-        assert 10 == post.engagement.score
+        assert post.reply_to == "t1_d0hkqti"
+        assert post.thread == "t3_484169"
+        assert post.engagement.score == 10
         assert post.title is None
 
     def test_link_post_keeps_the_link(self):
@@ -102,7 +106,7 @@ class TestToPost:
 
         post = to_post(child)
 
-        assert "http://www.youtube.com" == post.links[0]
+        assert post.links[0] == "http://www.youtube.com"
 
     def test_removed_submission(self):
         """A submission removed by moderators is a delete event that keeps its title."""
@@ -110,9 +114,9 @@ class TestToPost:
 
         post = to_post(child)
 
-        assert "delete" == post.event
-        assert "" == post.text
-        assert "Outage at the north station" == post.title
+        assert post.event == "delete"
+        assert post.text == ""
+        assert post.title == "Outage at the north station"
         assert post.spoiler == "spoiler"
         assert post.sensitive
 
@@ -156,22 +160,24 @@ class TestSource:
             if "before" not in req.query
             else recorded(folder, "praw__TestSubredditStreams__comments__with_pause__02")
         )
-        source = RedditSource(subreddit="askreddit", base_url=server.url, retry=RetryPolicy.disabled())
+        source = RedditSource(
+            subreddit="askreddit", base_url=server.url, retry=RetryPolicy.disabled()
+        )
         try:
             pages = [p async for p in source.pages(None, follow=False)]
             again = [p async for p in source.pages(pages[-1].cursor, follow=False)]
         finally:
             await source.aclose()
 
-        assert 1 == len(pages)
+        assert len(pages) == 1
         posts = pages[0].posts
-        assert 100 == len(posts)
+        assert len(posts) == 100
         assert posts[-1].id == "t3_48fbm9"  # the newest comes last
-        assert all(a.created_at <= b.created_at for a, b in zip(posts, posts[1:], strict=False))
-        assert {"before": "t3_48fbm9"} == json.loads(pages[0].cursor or "")
-        assert "t3_48fbm9" == server.requests[-1].query["before"]
-        assert "1" == server.requests[0].query["raw_json"]
-        assert [] == again
+        assert all(a.created_at <= b.created_at for a, b in itertools.pairwise(posts))
+        assert json.loads(pages[0].cursor or "") == {"before": "t3_48fbm9"}
+        assert server.requests[-1].query["before"] == "t3_48fbm9"
+        assert server.requests[0].query["raw_json"] == "1"
+        assert again == []
 
     async def test_more_stubs_are_skipped(self, server):
         """A 'more' stub in a comment listing is neither a post nor a malformed item."""
@@ -183,8 +189,8 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert 137 == len(pages[0].posts)
-        assert () == pages[0].malformed
+        assert len(pages[0].posts) == 137
+        assert pages[0].malformed == ()
         assert all(p.id.startswith("t1_") for p in pages[0].posts)
         newest = listing["data"]["children"][0]["data"]["name"]
         assert {"before": newest} == json.loads(pages[0].cursor or "")
@@ -209,9 +215,9 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert ["t3_00", "t3_10"] == calls
-        assert ["t3_11", "t3_10"] == [p.id for p in pages[0].posts]
-        assert ["t3_20"] == [p.id for p in pages[1].posts]
+        assert calls == ["t3_00", "t3_10"]
+        assert [p.id for p in pages[0].posts] == ["t3_11", "t3_10"]
+        assert [p.id for p in pages[1].posts] == ["t3_20"]
 
     async def test_search_parameters(self, server):
         """Search uses syntax=lucene, sort=new and restrict_sr with a subreddit."""
@@ -225,15 +231,19 @@ class TestSource:
             await source.aclose()
 
         query = server.requests[0].query
-        assert ("title:praw", "new", "lucene", "1") == (
-            query["q"], query["sort"], query["syntax"], query["restrict_sr"]
+        assert (query["q"], query["sort"], query["syntax"], query["restrict_sr"]) == (
+            "title:praw",
+            "new",
+            "lucene",
+            "1",
         )
-        assert 6 == len(pages[0].posts)
+        assert len(pages[0].posts) == 6
 
     async def test_html_error_body(self, server):
         """An HTML error page with status 400 is a permanent FetchError, not a crash."""
         server.routes["/user/spez/comments.json"] = recorded(
-            shared_fixtures("reddit"), "praw__TestReddit__bad_request_without_json_text_html_response__01"
+            shared_fixtures("reddit"),
+            "praw__TestReddit__bad_request_without_json_text_html_response__01",
         )
         source = RedditSource(user="spez", user_listing="comments", base_url=server.url)
         try:
@@ -242,7 +252,7 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert 400 == info.value.status_code
+        assert info.value.status_code == 400
         assert not info.value.retryable
         assert "sort" in server.requests[0].query
 
@@ -261,8 +271,8 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert 2 == len(server.requests)
-        assert 100 == len(pages[0].posts)
+        assert len(server.requests) == 2
+        assert len(pages[0].posts) == 100
 
     async def test_malformed_child_is_kept_aside(self, server):
         """A child without created_utc is a Malformed item; the others still come."""
@@ -277,8 +287,8 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert ["t3_b"] == [p.id for p in pages[0].posts]
-        assert 1 == len(pages[0].malformed)
+        assert [p.id for p in pages[0].posts] == ["t3_b"]
+        assert len(pages[0].malformed) == 1
         assert "created_utc" in pages[0].malformed[0].reason
         assert '"t3_a"' in pages[0].malformed[0].payload
 
@@ -291,15 +301,21 @@ class TestOAuth:
 
         def token(req: Request) -> Reply:
             form = parse_qs(req.body.decode())
-            assert ["password"] == form["grant_type"]
-            assert ["bot"] == form["username"]
-            assert "Basic " + base64.b64encode(b"cid:csecret").decode() == req.headers["authorization"]
+            assert form["grant_type"] == ["password"]
+            assert form["username"] == ["bot"]
+            assert (
+                "Basic " + base64.b64encode(b"cid:csecret").decode()
+                == req.headers["authorization"]
+            )
             return Reply.json({"access_token": next(tokens), "expires_in": 3600})
 
         def listing(req: Request) -> Reply:
             seen_auth.append(req.headers["authorization"])
             if req.headers["authorization"] == "bearer tok-1":
-                return recorded(shared_fixtures("reddit"), "praw__TestAuthImplicit__implicit__with_invalid_token__00")
+                return recorded(
+                    shared_fixtures("reddit"),
+                    "praw__TestAuthImplicit__implicit__with_invalid_token__00",
+                )
             return recorded(shared_fixtures("reddit"), "praw__TestSubredditListings__new__01")
 
         server.routes["/api/v1/access_token"] = token
@@ -314,9 +330,9 @@ class TestOAuth:
         finally:
             await source.aclose()
 
-        assert ["bearer tok-1", "bearer tok-2"] == seen_auth
-        assert 100 == len(pages[0].posts)
-        assert "acme-monitor/1.0" == server.requests[-1].headers["user-agent"]
+        assert seen_auth == ["bearer tok-1", "bearer tok-2"]
+        assert len(pages[0].posts) == 100
+        assert server.requests[-1].headers["user-agent"] == "acme-monitor/1.0"
 
     async def test_refused_credentials(self, server):
         """A refused token request is an AuthenticationError without the secret in it."""
@@ -339,7 +355,11 @@ class TestOAuth:
 
         server.routes["/r/a/new.json"] = Reply.json(
             {"kind": "Listing", "data": {"children": []}},
-            **{"X-Ratelimit-Used": "600", "X-Ratelimit-Remaining": "0.0", "X-Ratelimit-Reset": "42"},
+            **{
+                "X-Ratelimit-Used": "600",
+                "X-Ratelimit-Remaining": "0.0",
+                "X-Ratelimit-Reset": "42",
+            },
         )
         source = RedditSource(subreddit="a", base_url=server.url)
         try:

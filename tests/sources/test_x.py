@@ -33,34 +33,36 @@ class TestToPost:
         body = _own()
         post = to_post(body["data"][1], includes=body["includes"], source="x")
 
-        assert "x" == post.platform
-        assert REPLY_ID == post.id
+        assert post.platform == "x"
+        assert post.id == REPLY_ID
         assert f"https://x.com/commuter_jo/status/{REPLY_ID}" == post.url
-        assert (
+        assert post.text == (
             "@acme_rail stuck for 40 min at #Central, no announcement. Thoughts @acme_help? "
             "https://status.example.com/incidents/42"
-        ) == post.text
-        assert ("https://status.example.com/incidents/42",) == post.links
-        assert ("Central",) == post.tags
-        assert ("acme_rail", "acme_help") == post.mentions
-        assert ("commuter_jo", "Jo Commuter", 87) == (
-            post.author.handle, post.author.name, post.author.followers
+        )
+        assert post.links == ("https://status.example.com/incidents/42",)
+        assert post.tags == ("Central",)
+        assert post.mentions == ("acme_rail", "acme_help")
+        assert (post.author.handle, post.author.name, post.author.followers) == (
+            "commuter_jo",
+            "Jo Commuter",
+            87,
         )
         assert datetime(2026, 11, 26, 8, 10, tzinfo=UTC) == post.created_at
-        assert "en" == post.lang
+        assert post.lang == "en"
         assert ORIGINAL_ID == post.reply_to == post.thread
         assert post.quote_of is not None
-        assert QUOTED_ID == post.quote_of.id
+        assert post.quote_of.id == QUOTED_ID
         assert f"https://x.com/i/web/status/{QUOTED_ID}" == post.quote_of.url
         assert snowflake_time(QUOTED_ID) == post.quote_of.created_at
-        assert [("image", "https://pbs.twimg.com/media/GdEf.jpg", "A crowded platform"),
-                ("video", "https://video.twimg.com/ext_tw_video/1/pu/vid/640x360/high.mp4", None)] == [
+        assert [
             (m.kind, m.url, m.alt) for m in post.media
-        ]  # fmt: skip
-        assert (5, 1, 2, 0) == (
+        ] == [("image", "https://pbs.twimg.com/media/GdEf.jpg", "A crowded platform"),
+                ("video", "https://video.twimg.com/ext_tw_video/1/pu/vid/640x360/high.mp4", None)]  # fmt: skip
+        assert (
             post.engagement.likes, post.engagement.reposts, post.engagement.replies,
             post.engagement.quotes,
-        )  # fmt: skip
+        ) == (5, 1, 2, 0)  # fmt: skip
 
     def test_retweet_links_to_the_original(self):
         """A retweet's repost_of is the original from includes, with its own author."""
@@ -68,30 +70,45 @@ class TestToPost:
         post = to_post(body["data"][0], includes=body["includes"])
 
         assert post.repost_of is not None
-        assert ORIGINAL_ID == post.repost_of.id
-        assert "acme_rail" == post.repost_of.author.handle
-        assert (
+        assert post.repost_of.id == ORIGINAL_ID
+        assert post.repost_of.author.handle == "acme_rail"
+        assert post.repost_of.text == (
             "Service update: trains to the north are delayed & crowded "
             "https://acme-rail.example/status"
-        ) == post.repost_of.text
+        )
         assert post.thread is None  # its own conversation
 
     def test_recorded_tweet_without_fields(self):
         """A recorded tweet with only id and text gets its time from the snowflake id."""
-        body = json.loads((shared_fixtures("twitter") / "tweepy_v2__client_search_all_tweets__00.json").read_text())
+        body = json.loads(
+            (
+                shared_fixtures("twitter") / "tweepy_v2__client_search_all_tweets__00.json"
+            ).read_text()
+        )
         post = to_post(body["data"][0])
 
-        assert "2022-10-07 22:58:12.637170 tweepy" == post.text
-        assert abs((post.created_at - datetime(2022, 10, 7, 22, 58, 12, 637170, tzinfo=UTC)).total_seconds()) < 1
-        assert "https://x.com/i/web/status/1578520094778740736" == post.url
+        assert post.text == "2022-10-07 22:58:12.637170 tweepy"
+        assert (
+            abs(
+                (
+                    post.created_at - datetime(2022, 10, 7, 22, 58, 12, 637170, tzinfo=UTC)
+                ).total_seconds()
+            )
+            < 1
+        )
+        assert post.url == "https://x.com/i/web/status/1578520094778740736"
         assert post.repost_of is None
 
     def test_recorded_retweet_without_includes(self):
         """Recorded RT text is kept as is when no references were requested."""
-        body = json.loads((shared_fixtures("twitter") / "tweepy_v2__client_get_tweet__00.json").read_text())
+        body = json.loads(
+            (shared_fixtures("twitter") / "tweepy_v2__client_get_tweet__00.json").read_text()
+        )
         post = to_post(body["data"])
 
-        assert post.text.startswith("It’s finally here! \U0001f941 Say hello to the new #TwitterAPI.")
+        assert post.text.startswith(
+            "It\u2019s finally here! \U0001f941 Say hello to the new #TwitterAPI."
+        )
 
 
 class TestSource:
@@ -103,9 +120,17 @@ class TestSource:
         def handler(req: Request) -> Reply:
             calls.append(req.query)
             if len(calls) == 1:
-                return Reply.json(body, **{"x-rate-limit-remaining": "449", "x-rate-limit-reset": "1900000000"})
+                return Reply.json(
+                    body, **{"x-rate-limit-remaining": "449", "x-rate-limit-reset": "1900000000"}
+                )
             if "next_token" not in req.query:
-                return Reply.json({"data": body["data"][:1], "includes": body["includes"], "meta": {"next_token": "p2"}})
+                return Reply.json(
+                    {
+                        "data": body["data"][:1],
+                        "includes": body["includes"],
+                        "meta": {"next_token": "p2"},
+                    }
+                )
             return Reply.json({"data": body["data"][1:], "includes": body["includes"], "meta": {}})
 
         server.routes["/2/tweets/search/recent"] = handler
@@ -116,20 +141,25 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert [REPLY_ID, RETWEET_ID] == [p.id for p in first[0].posts]
-        assert {"since_id": RETWEET_ID} == json.loads(first[0].cursor or "")
+        assert [p.id for p in first[0].posts] == [REPLY_ID, RETWEET_ID]
+        assert json.loads(first[0].cursor or "") == {"since_id": RETWEET_ID}
         assert "since_id" not in calls[0]
-        assert "author_id" in calls[0]["expansions"] and "created_at" in calls[0]["tweet.fields"]
-        assert ("1", "p2") == (calls[2]["since_id"], calls[2]["next_token"])
-        assert [REPLY_ID, RETWEET_ID] == [p.id for p in second[0].posts]
-        assert "Bearer AAAA-secret" == server.requests[0].headers["authorization"]
+        assert "author_id" in calls[0]["expansions"]
+        assert "created_at" in calls[0]["tweet.fields"]
+        assert (calls[2]["since_id"], calls[2]["next_token"]) == ("1", "p2")
+        assert [p.id for p in second[0].posts] == [REPLY_ID, RETWEET_ID]
+        assert server.requests[0].headers["authorization"] == "Bearer AAAA-secret"
 
     async def test_rate_limited(self, server):
         """A 429 with x-rate-limit-reset is a RateLimitedError once retries are exhausted."""
         server.routes["/2/tweets/search/recent"] = Reply.json(
-            {"title": "Too Many Requests"}, status=429, **{"x-rate-limit-remaining": "0", "x-rate-limit-reset": "0"}
+            {"title": "Too Many Requests"},
+            status=429,
+            **{"x-rate-limit-remaining": "0", "x-rate-limit-reset": "0"},
         )
-        source = XSource(query="acme", bearer_token="tok", base_url=server.url, retry=RetryPolicy.disabled())
+        source = XSource(
+            query="acme", bearer_token="tok", base_url=server.url, retry=RetryPolicy.disabled()
+        )
         try:
             with pytest.raises(RateLimitedError):
                 _ = [p async for p in source.pages(None, follow=False)]
@@ -162,5 +192,5 @@ class TestSource:
         finally:
             await source.aclose()
 
-        assert 10 == len(pages[0].posts)
-        assert {"since_id": "1578516295611748353"} == json.loads(pages[0].cursor or "")
+        assert len(pages[0].posts) == 10
+        assert json.loads(pages[0].cursor or "") == {"since_id": "1578516295611748353"}

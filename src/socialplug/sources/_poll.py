@@ -86,11 +86,12 @@ def from_epoch(value: object) -> datetime:
     Return the aware UTC datetime of epoch seconds *value* (int, float or numeric text).
 
     Raises:
-        ValueError: *value* is not a number.
+        TypeError: *value* is not a number.
+        ValueError: *value* is text that is not a number.
     """
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         msg = f"expected epoch seconds, got {value!r}"
-        raise ValueError(msg)
+        raise TypeError(msg)
     return datetime.fromtimestamp(float(value), tz=UTC)
 
 

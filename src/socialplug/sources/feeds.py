@@ -42,10 +42,11 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 
 def _feedparser() -> ModuleType:
     try:
-        import feedparser  # noqa: PLC0415
+        import feedparser  # type: ignore[import-untyped]  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingExtraError("feedparser", extra="feeds") from exc
-    return feedparser
+    module: ModuleType = feedparser
+    return module
 
 
 def _when(parsed: object) -> datetime | None:
@@ -103,7 +104,9 @@ def _media(entry: Mapping[str, Any]) -> list[Media]:
     for link in entry.get("links") or ():
         if link.get("rel") == "enclosure":
             mime = link.get("type") or ""
-            kind = mime.split("/")[0] if mime.split("/")[0] in ("image", "video", "audio") else "link"
+            kind = (
+                mime.split("/")[0] if mime.split("/")[0] in ("image", "video", "audio") else "link"
+            )
             add(link.get("href"), kind)
     for item in entry.get("media_content") or ():
         medium = item.get("medium") or (item.get("type") or "image").split("/")[0]
@@ -180,7 +183,11 @@ def _parse(
     doc = _feedparser().parse(data, response_headers=response_headers)
     if not doc.get("version") and not doc.entries:
         reason = doc.get("bozo_exception") or "no feed found"
-        return [], [], f"not a feed: {type(reason).__name__ if not isinstance(reason, str) else reason}"
+        return (
+            [],
+            [],
+            f"not a feed: {type(reason).__name__ if not isinstance(reason, str) else reason}",
+        )
     feed = doc.get("feed") or {}
     fallback = fetched_at or datetime.now(UTC)
     posts: list[Post] = []
@@ -210,15 +217,22 @@ def _json_time(value: object) -> datetime | None:
 
 
 def _json_item(
-    item: Mapping[str, Any], *, feed: Mapping[str, Any], url: str, fallback: datetime, source: str
+    item: object, *, feed: Mapping[str, Any], url: str, fallback: datetime, source: str
 ) -> Post:
+    if not isinstance(item, Mapping):
+        msg = f"item is {type(item).__name__}, not an object"
+        raise TypeError(msg)
     link = urljoin(url, item["url"]) if isinstance(item.get("url"), str) else None
     title = str(item.get("title") or "")
     markup = item.get("content_html") if isinstance(item.get("content_html"), str) else None
     parsed = html_to_text(markup) if markup else None
     text = parsed.text if parsed else str(item.get("content_text") or item.get("summary") or "")
     entry_id = str(item.get("id") or "") or link or _entry_id({}, title, markup or text)
-    authors = item.get("authors") or feed.get("authors") or [item.get("author") or feed.get("author") or {}]
+    authors = (
+        item.get("authors")
+        or feed.get("authors")
+        or [item.get("author") or feed.get("author") or {}]
+    )
     first = authors[0] if authors and isinstance(authors[0], Mapping) else {}
     links = [link] if link else []
     external = item.get("external_url")
@@ -271,8 +285,6 @@ def _parse_json_feed(
     malformed: list[Malformed] = []
     for item in feed.get("items") or ():
         try:
-            if not isinstance(item, Mapping):
-                raise TypeError(f"item is {type(item).__name__}, not an object")
             posts.append(_json_item(item, feed=feed, url=url, fallback=fallback, source=source))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             malformed.append(
@@ -352,7 +364,9 @@ class FeedsSource:
     page_size: int = 500
     client: httpx.AsyncClient | None = None
     poll_interval: float = 300.0
-    retry: _http.RetryPolicy = _http.RetryPolicy(attempts=3, timeout=60.0)
+    retry: _http.RetryPolicy = attrs.field(
+        factory=lambda: _http.RetryPolicy(attempts=3, timeout=60.0)
+    )
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     name: str = attrs.field()
     errors: dict[str, str] = attrs.field(factory=dict, init=False)
@@ -424,7 +438,9 @@ class FeedsSource:
                 url=url,
                 state=None,
                 posts=[],
-                malformed=[Malformed(reason=f"{url}: {problem}", payload=snippet, source=self.name)],
+                malformed=[
+                    Malformed(reason=f"{url}: {problem}", payload=snippet, source=self.name)
+                ],
             )
         seen = set(state.get("seen", ()))
         fresh = [post for post in posts if _short(post) not in seen]
@@ -492,4 +508,3 @@ class FeedsSource:
         if self._owned is not None:
             owned, self._owned = self._owned, None
             await owned.aclose()
-

@@ -121,7 +121,7 @@ class HackerNewsSource:
     max_pages: int = 10
     client: httpx.AsyncClient | None = None
     poll_interval: float = 60.0
-    retry: _http.RetryPolicy = _http.RetryPolicy()
+    retry: _http.RetryPolicy = attrs.field(factory=_http.RetryPolicy)
     base_url: str = "https://hn.algolia.com/api/v1"
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     name: str = attrs.field()

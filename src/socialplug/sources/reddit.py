@@ -47,7 +47,7 @@ def _author(data: Mapping[str, Any]) -> Author:
 
 def _permalink(data: Mapping[str, Any]) -> str | None:
     link = data.get("permalink")
-    if link:
+    if isinstance(link, str) and link:
         return link if link.startswith("http") else _WEB + link
     return None
 
@@ -210,9 +210,9 @@ class RedditSource:
     client: httpx.AsyncClient | None = None
     limit: int = 100
     poll_interval: float = 60.0
-    retry: _http.RetryPolicy = _http.RetryPolicy()
+    retry: _http.RetryPolicy = attrs.field(factory=_http.RetryPolicy)
     base_url: str | None = None
-    token_url: str = "https://www.reddit.com/api/v1/access_token"
+    token_url: str = "https://www.reddit.com/api/v1/access_token"  # noqa: S105
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     name: str = attrs.field()
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
@@ -230,9 +230,11 @@ class RedditSource:
 
     def __attrs_post_init__(self) -> None:
         problems: list[str] = []
-        targets = (self.subreddit is not None and self.search is None) + (
-            self.search is not None
-        ) + (self.user is not None)
+        targets = (
+            (self.subreddit is not None and self.search is None)
+            + (self.search is not None)
+            + (self.user is not None)
+        )
         if targets != 1:
             problems.append("give exactly one of subreddit=, search= or user=")
         if (self.client_id is None) != (self.client_secret is None):
@@ -313,7 +315,9 @@ class RedditSource:
                 f"{self.name}: {server} gave no access token", source=self.name
             ) from exc
         if not isinstance(token, str):
-            raise AuthenticationError(f"{self.name}: {server} gave no access token", source=self.name)
+            raise AuthenticationError(
+                f"{self.name}: {server} gave no access token", source=self.name
+            )
         self._token = token
         self._token_expires = time.monotonic() + expires - 60.0
         return token

@@ -37,9 +37,7 @@ TWEET_FIELDS = (
 )
 USER_FIELDS = "name,username,url,public_metrics,verified"
 MEDIA_FIELDS = "alt_text,preview_image_url,type,url,variants"
-EXPANSIONS = (
-    "author_id,attachments.media_keys,referenced_tweets.id,referenced_tweets.id.author_id"
-)
+EXPANSIONS = "author_id,attachments.media_keys,referenced_tweets.id,referenced_tweets.id.author_id"
 
 
 def snowflake_time(tweet_id: str | int, /) -> datetime:
@@ -110,7 +108,9 @@ def _tweet(
             continue
         url = item.get("url") or item.get("preview_image_url")
         if item.get("type") in ("video", "animated_gif"):
-            variants = [v for v in item.get("variants") or () if v.get("content_type") == "video/mp4"]
+            variants = [
+                v for v in item.get("variants") or () if v.get("content_type") == "video/mp4"
+            ]
             if variants:
                 url = max(variants, key=lambda v: v.get("bit_rate", 0))["url"]
         if url:
@@ -221,7 +221,7 @@ class XSource:
     max_pages: int = 10
     client: httpx.AsyncClient | None = None
     poll_interval: float = 60.0
-    retry: _http.RetryPolicy = _http.RetryPolicy()
+    retry: _http.RetryPolicy = attrs.field(factory=_http.RetryPolicy)
     base_url: str = "https://api.x.com"
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     name: str = attrs.field()
