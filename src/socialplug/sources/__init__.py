@@ -11,6 +11,7 @@ from ._iterable import IterableSource as IterableSource
 from ._jsonl import JSONLSource as JSONLSource
 from .feeds import FeedsSource as FeedsSource
 from .hackernews import HackerNewsSource as HackerNewsSource
+from .http import HTTPSource as HTTPSource
 from .reddit import RedditSource as RedditSource
 from .webhook import WebhookSource as WebhookSource
 from .x import XSource as XSource
@@ -18,6 +19,7 @@ from .x import XSource as XSource
 
 __all__ = [
     "FeedsSource",
+    "HTTPSource",
     "HackerNewsSource",
     "IterableSource",
     "JSONLSource",
