@@ -200,7 +200,7 @@ class HTTPSource:
     cursor_param: str | None = None
     paging: Literal["none", "link", "token"] = "none"
     token_path: str | None = None
-    token_param: str = "cursor"
+    token_param: str = "cursor"  # noqa: S105
     max_pages: int = 10
     client: httpx.AsyncClient | None = None
     poll_interval: float = 60.0
@@ -304,11 +304,12 @@ class HTTPSource:
                 )
                 continue
             order = _order_key(position) if position is not None else (2, 0.0, "")
-            if value is not None and position is not None:
-                if order < _order_key(value) or (
-                    order == _order_key(value) and post.id in at_value
-                ):
-                    continue
+            if (
+                value is not None
+                and position is not None
+                and self._already(order, post.id, value, at_value)
+            ):
+                continue
             posts.append((order, post))
         if self.cursor_field is not None:
             posts.sort(key=lambda pair: (pair[0], pair[1].created_at))
@@ -327,6 +328,12 @@ class HTTPSource:
             if value is not None:
                 new_cursor = dump_cursor({"value": value, "ids": sorted(at_value)})
         yield Page(posts=[p for _, p in posts], malformed=malformed, cursor=new_cursor)
+
+    @staticmethod
+    def _already(order: tuple[int, float, str], post_id: str, value: Any, ids: set[str]) -> bool:
+        """Whether an item at *order* was emitted before a cursor at *value* with *ids*."""
+        last = _order_key(value)
+        return order < last or (order == last and post_id in ids)
 
     async def pages(self, cursor: str | None, /, *, follow: bool) -> AsyncIterator[Page]:
         """
