@@ -75,12 +75,15 @@ def _entry_time(entry: Mapping[str, Any], feed: Mapping[str, Any]) -> datetime |
     return _when(feed.get("updated_parsed"))
 
 
-def _text_of(detail: Mapping[str, Any] | None, value: str) -> tuple[str, str | None]:
-    """Plain text and markup (``None`` for plain text) of a feedparser text construct."""
+def _text_of(
+    detail: Mapping[str, Any] | None, value: str
+) -> tuple[str, str | None, tuple[str, ...]]:
+    """Plain text, markup (``None`` for plain text) and links of a feedparser text construct."""
     kind = (detail or {}).get("type") or "text/html"
     if any(kind.startswith(t) or kind == t for t in _HTML_TYPES):
-        return html_to_text(value).text, value or None
-    return value.strip(), None
+        parsed = html_to_text(value)
+        return parsed.text, value or None, parsed.links
+    return value.strip(), None, ()
 
 
 def _entry_id(entry: Mapping[str, Any], title: str, body: str) -> str:
@@ -125,18 +128,17 @@ def _entry(
     source: str,
 ) -> Post:
     title_raw = entry.get("title") or ""
-    title, _ = _text_of(entry.get("title_detail"), title_raw)
+    title, _, _ = _text_of(entry.get("title_detail"), title_raw)
     contents = entry.get("content") or ()
     chosen = contents[0] if contents else None
     if chosen is not None:
-        text, markup = _text_of(chosen, chosen.get("value") or "")
+        text, markup, found = _text_of(chosen, chosen.get("value") or "")
     else:
-        text, markup = _text_of(entry.get("summary_detail"), entry.get("summary") or "")
+        text, markup, found = _text_of(entry.get("summary_detail"), entry.get("summary") or "")
     entry_id = _entry_id(entry, title, markup or text)
     link = entry.get("link") or None
     links = [link] if link else []
-    if markup:
-        links.extend(href for href in html_to_text(markup).links if href not in links)
+    links.extend(href for href in found if href not in links)
     created = _entry_time(entry, feed) or fallback_time
     detail = entry.get("author_detail") or {}
     author = Author(
@@ -359,7 +361,7 @@ class FeedsSource:
 
     urls: Sequence[str] = attrs.field(converter=tuple)
     per_host: int = 4
-    concurrency: int = 64
+    concurrency: int = 32
     seen_limit: int = 500
     page_size: int = 500
     client: httpx.AsyncClient | None = None
