@@ -51,7 +51,7 @@ def _server(kind: str, port: int, db: str, ready: multiprocessing.synchronize.Ev
 
     async def main() -> None:
         task = asyncio.create_task(server.serve())
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
         ready.set()
         await task
