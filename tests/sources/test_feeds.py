@@ -316,3 +316,15 @@ async def test_against_hugo(hugo):
     assert [p for page in second for p in page.posts] == []
     state = json.loads(first[-1].cursor or "")["feeds"]
     assert all(state[u].get("modified") or state[u].get("etag") for u in urls)
+
+
+def test_markup_is_sanitized():
+    """A script in entry content is removed from the markup and never reaches the text."""
+    [post] = parse(
+        _shared("feedparser__wellformed__sanitize__entry_content_script.xml"),
+        url="http://f.test/",
+        fetched_at=FETCHED,
+    )
+
+    assert post.text == "safe description"
+    assert "script" not in (post.html or "")

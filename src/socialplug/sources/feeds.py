@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+import importlib.util
 import json
 import logging
 import re
@@ -40,12 +41,22 @@ log = logging.getLogger("socialplug.sources.feeds")
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
 
 
+_tuned = False
+
+
 def _feedparser() -> ModuleType:
     try:
         import feedparser  # type: ignore[import-untyped]  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingExtraError("feedparser", extra="feeds") from exc
     module: ModuleType = feedparser
+    global _tuned  # noqa: PLW0603
+    if not _tuned:
+        _tuned = True
+        # feedparser asks xml.sax for libxml2's driver first; when it is absent the failed
+        # import is retried (and the file system searched) on every parse. Skip the search.
+        if importlib.util.find_spec("drv_libxml2") is None:
+            module.api.PREFERRED_XML_PARSERS = []
     return module
 
 
@@ -82,7 +93,9 @@ def _text_of(
     kind = (detail or {}).get("type") or "text/html"
     if any(kind.startswith(t) or kind == t for t in _HTML_TYPES):
         parsed = html_to_text(value)
-        return parsed.text, value or None, parsed.links
+        base = (detail or {}).get("base") or ""
+        links = tuple(dict.fromkeys(urljoin(base, href) for href in parsed.links))
+        return parsed.text, value or None, links
     return value.strip(), None, ()
 
 
@@ -182,6 +195,7 @@ def _parse(
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     response_headers.setdefault("content-type", "application/xml")
     response_headers["content-location"] = url
+    # feedparser sanitizes markup (scripts, event handlers) and resolves relative URIs in it.
     doc = _feedparser().parse(data, response_headers=response_headers)
     if not doc.get("version") and not doc.entries:
         reason = doc.get("bozo_exception") or "no feed found"
