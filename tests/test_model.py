@@ -26,7 +26,9 @@ def full_post() -> Post:
         key="mastodon:https://example.social/users/a/statuses/110",
         text="Stuck in the tunnel again 🚆 #rail",
         created_at=T0,
-        author=Author(id="1", handle="a@example.social", name="Ä", url="https://x", followers=3, bot=True),
+        author=Author(
+            id="1", handle="a@example.social", name="Ä", url="https://x", followers=3, bot=True
+        ),
         url="https://example.social/@a/110",
         html="<p>Stuck</p>",
         title=None,

@@ -61,7 +61,13 @@ class TestRouting:
             sources=[StaticSource(items, page_size=7)],
             filters=[lambda post: int(post.id) % 5 != 0],
             router=Router(
-                [Route(name="support", sinks=["support", "archive"], when=lambda p: int(p.id) % 2 == 0)],
+                [
+                    Route(
+                        name="support",
+                        sinks=["support", "archive"],
+                        when=lambda p: int(p.id) % 2 == 0,
+                    )
+                ],
                 default=Route(name="rest", sinks="archive"),
             ),
             sinks={"support": support, "archive": archive},
@@ -212,7 +218,9 @@ class TestFailures:
             sources=[StaticSource(posts(1))],
             sinks={"s": sink},
             clock=clock,
-            policies={"s": SinkPolicy(batch_wait=0, retry=RetryPolicy(wait_initial=1, wait_jitter=0.5))},
+            policies={
+                "s": SinkPolicy(batch_wait=0, retry=RetryPolicy(wait_initial=1, wait_jitter=0.5))
+            },
         )
         await p.run_once()
 
@@ -313,7 +321,11 @@ class TestStages:
             return post.annotate(length=len(post.annotations["upper"]))
 
         sink = CollectingSink()
-        p = Pipeline(sources=[StaticSource([make_post(text="abc")])], transforms=[upper, length], sinks={"s": sink})
+        p = Pipeline(
+            sources=[StaticSource([make_post(text="abc")])],
+            transforms=[upper, length],
+            sinks={"s": sink},
+        )
         await p.run_once()
 
         (post,) = sink.posts
@@ -337,7 +349,14 @@ class TestStages:
                 self.seen += 1
                 if self.seen % 3:
                     return []
-                return [Alert(kind="spike", key=f"spike-{self.seen}", title="3 more", created_at=post.created_at)]
+                return [
+                    Alert(
+                        kind="spike",
+                        key=f"spike-{self.seen}",
+                        title="3 more",
+                        created_at=post.created_at,
+                    )
+                ]
 
             async def tick(self, now: datetime, /) -> list[Alert]:
                 return [Alert(kind="digest", key="digest", title="digest", created_at=now)]

@@ -1,40 +1,24 @@
-"""Fixtures for source tests: the anyio backend, recorded payloads, a loopback server."""
+"""Fixtures for source tests: recorded payloads by platform and a loopback server."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ..conftest import ROOT, SHARED, skip_or_fail
 from ._replay import ReplayServer
 
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO / ".." / "shared" / "fixtures"
-OWN = REPO / "tests" / "fixtures"
-
-
-# tenacity >= 9.2 deprecates wait_exponential_jitter(initial=...), which _http.retrying uses.
-TENACITY_INITIAL = pytest.mark.filterwarnings(
-    "ignore:The 'initial' parameter is deprecated:DeprecationWarning"
-)
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+OWN = ROOT / "tests" / "fixtures"
 
 
 def shared_fixtures(platform: str) -> Path:
     """Return ``../shared/fixtures/<platform>``; skip (fail in CI) when it is absent."""
-    folder = SHARED / platform
+    folder = SHARED / "fixtures" / platform
     if not folder.is_dir():
-        reason = f"shared recorded fixtures not found at {folder}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail(f"shared recorded fixtures not found at {folder}")
     return folder
 
 

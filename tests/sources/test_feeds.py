@@ -17,10 +17,10 @@ from socialplug import RetryPolicy
 from socialplug.sources.feeds import FeedsSource, parse
 
 from ._replay import Reply, Request
-from .conftest import OWN, TENACITY_INITIAL, shared_fixtures
+from .conftest import OWN, shared_fixtures
 
 
-pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+pytestmark = pytest.mark.anyio
 
 FETCHED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -10,10 +10,10 @@ import pytest
 from socialplug.sources.hackernews import HackerNewsSource, to_post
 
 from ._replay import Reply, Request
-from .conftest import OWN, TENACITY_INITIAL, shared_fixtures
+from .conftest import OWN, shared_fixtures
 
 
-pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+pytestmark = pytest.mark.anyio
 
 
 def _hits(name: str) -> list[dict]:

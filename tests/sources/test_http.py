@@ -11,10 +11,10 @@ from socialplug.exceptions import ConfigurationError, FetchError
 from socialplug.sources.http import HTTPSource, lookup, map_item
 
 from ._replay import Reply, Request, recorded
-from .conftest import TENACITY_INITIAL, shared_fixtures
+from .conftest import shared_fixtures
 
 
-pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+pytestmark = pytest.mark.anyio
 
 GITHUB_FIELDS = {
     "id": "id",

@@ -16,10 +16,10 @@ from socialplug.exceptions import AuthenticationError, ConfigurationError, Fetch
 from socialplug.sources.reddit import RedditSource, to_post
 
 from ._replay import Reply, Request, recorded
-from .conftest import OWN, TENACITY_INITIAL, shared_fixtures
+from .conftest import OWN, shared_fixtures
 
 
-pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+pytestmark = pytest.mark.anyio
 
 
 def _load(name: str):

@@ -19,10 +19,10 @@ from socialplug.sources.webhook import WebhookSource, to_post
 from socialplug.state import MemoryStateStore, SQLiteStateStore
 from socialplug.testing import CollectingSink
 
-from .conftest import OWN, TENACITY_INITIAL
+from .conftest import OWN
 
 
-pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+pytestmark = pytest.mark.anyio
 
 SECRET = "whsec-test-0123"
 

@@ -12,10 +12,10 @@ from socialplug.exceptions import AuthenticationError, RateLimitedError
 from socialplug.sources.x import XSource, snowflake_time, to_post
 
 from ._replay import Reply, Request, recorded
-from .conftest import OWN, TENACITY_INITIAL, shared_fixtures
+from .conftest import OWN, shared_fixtures
 
 
-pytestmark = [pytest.mark.anyio, TENACITY_INITIAL]
+pytestmark = pytest.mark.anyio
 
 REPLY_ID = "2125864633758646274"
 RETWEET_ID = "2125865900438454275"
