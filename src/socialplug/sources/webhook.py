@@ -381,10 +381,14 @@ class WebhookSource:
         """
         Yield the stored items in arrival order; with ``follow=True`` wait for more.
 
-        Every item still stored is read, whatever *cursor* says: an item is deleted only once
-        the runtime has handled its page (:meth:`commit`), so what is stored is not handled
-        yet (or was handled just before a crash, and the runtime's seen keys catch that).
+        An item is deleted once the runtime has handled its page (:meth:`commit`), so what is
+        stored is not handled yet: every stored item is read, except those of pages this
+        source yielded up to *cursor* (handled, hence deleted now). After a restart that is
+        everything still stored; an item handled just before a crash, whose deletion did not
+        happen, is read again and the runtime's seen keys catch the repeat.
         """
+        if cursor is not None:
+            await self.commit(cursor)
         self._arrived = anyio.Event()
         self._pending = []
         yielded: set[str] = set()
@@ -419,6 +423,8 @@ class WebhookSource:
 
     async def commit(self, cursor: str) -> None:
         """Delete the stored items of every page up to the one ending at *cursor*."""
+        if all(last != cursor for last, _ in self._pending):
+            return  # not a page of this reading (a cursor stored by an earlier process)
         while self._pending:
             last, keys = self._pending.pop(0)
             for key in keys:
