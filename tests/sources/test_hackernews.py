@@ -152,3 +152,31 @@ class TestSource:
 
         assert [p.id for p in pages[0].posts] == ["1"]
         assert '"no time"' in pages[0].malformed[0].payload
+
+
+async def test_follow_polls_again_after_the_interval(server):
+    """With follow=True the source sleeps poll_interval, then polls from the new cursor."""
+    answers = [
+        {"hits": [_hit("1", 10)], "nbPages": 1},
+        {"hits": [], "nbPages": 0},
+        {"hits": [_hit("1", 10), _hit("2", 20)], "nbPages": 1},
+    ]
+    server.routes["/search_by_date"] = lambda req: Reply.json(answers.pop(0))
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    source = HackerNewsSource(base_url=server.url, poll_interval=42.0, sleep=sleep)
+    got: list[str] = []
+    try:
+        async for page in source.pages(None, follow=True):
+            got.extend(p.id for p in page.posts)
+            if len(got) == 2:
+                break
+    finally:
+        await source.aclose()
+
+    assert got == ["1", "2"]
+    assert slept == [42.0, 42.0]
+    assert server.requests[2].query["numericFilters"] == "created_at_i>=10"

@@ -12,7 +12,12 @@ import httpx
 import pytest
 
 from socialplug import RetryPolicy
-from socialplug.exceptions import AuthenticationError, ConfigurationError, FetchError
+from socialplug.exceptions import (
+    AuthenticationError,
+    ConfigurationError,
+    DecodeError,
+    FetchError,
+)
 from socialplug.sources.reddit import RedditSource, to_post
 
 from ._replay import Reply, Request, recorded
@@ -255,6 +260,36 @@ class TestSource:
         assert info.value.status_code == 400
         assert not info.value.retryable
         assert "sort" in server.requests[0].query
+
+    async def test_html_page_with_200_is_a_decode_error(self, server):
+        """A 200 that carries an HTML page (a proxy's error page) is a DecodeError with the body."""
+        server.routes["/r/a/new.json"] = Reply(
+            200, {"Content-Type": "text/html"}, b"<html><body>Our CDN is down</body></html>"
+        )
+        source = RedditSource(subreddit="a", base_url=server.url)
+        try:
+            with pytest.raises(DecodeError) as info:
+                _ = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert "text/html" in str(info.value)
+        assert "Our CDN is down" in str(info.value.payload)
+
+    async def test_quarantined_subreddit(self, server):
+        """The recorded 403 of a quarantined subreddit is an AuthenticationError, not retried."""
+        server.routes["/r/ferguson/new.json"] = recorded(
+            shared_fixtures("reddit"), "praw__TestSubredditQuarantine__opt_in__01"
+        )
+        source = RedditSource(subreddit="ferguson", base_url=server.url)
+        try:
+            with pytest.raises(AuthenticationError) as info:
+                _ = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert info.value.status_code == 403
+        assert len(server.requests) == 1
 
     async def test_server_error_is_retried(self, server):
         """A recorded 500 is retried; the next answer is read."""
