@@ -85,7 +85,7 @@ def _rss_mb() -> tuple[float, float]:
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def _run(port: int, feeds: int, per_host: int) -> None:
+async def _run(port: int, feeds: int, per_host: int, workers: int) -> None:
     import httpx
 
     from socialplug.sources.feeds import FeedsSource
@@ -106,7 +106,7 @@ async def _run(port: int, feeds: int, per_host: int) -> None:
         baseline = time.perf_counter() - t0
 
     rss0, _ = _rss_mb()
-    source = FeedsSource(urls=urls, per_host=per_host, concurrency=32)
+    source = FeedsSource(urls=urls, per_host=per_host, concurrency=32, parse_workers=workers)
     t0 = time.perf_counter()
     posts = 0
     cursor = None
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--per-host", type=int, default=4)
+    parser.add_argument("--parse-workers", type=int, default=0)
     args = parser.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -152,7 +153,7 @@ def main() -> None:
     proc.start()
     ready.wait(10)
     try:
-        asyncio.run(_run(port, args.feeds, args.per_host))
+        asyncio.run(_run(port, args.feeds, args.per_host, args.parse_workers))
     finally:
         proc.terminate()
         proc.join(5)

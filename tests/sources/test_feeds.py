@@ -200,6 +200,22 @@ class TestSource:
         state = json.loads(news[0].cursor or "")["feeds"]
         assert {'"a-2"', '"b-3"'} == {state[u]["etag"] for u in urls}
 
+    async def test_parsing_in_worker_processes_gives_the_same_posts(self, server):
+        """parse_workers= parses in worker processes; the posts equal the in-loop ones."""
+        data = _own("xhtml.atom")
+        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
+        inline = FeedsSource(urls=[server.url + "/feed.atom"])
+        workers = FeedsSource(urls=[server.url + "/feed.atom"], parse_workers=1)
+        try:
+            expected = [p async for p in inline.pages(None, follow=False)]
+            got = [p async for p in workers.pages(None, follow=False)]
+        finally:
+            await inline.aclose()
+            await workers.aclose()
+
+        assert [p.posts for p in got] == [p.posts for p in expected]
+        assert len(got[0].posts) == 2
+
     async def test_per_host_limit(self, server):
         """No more than per_host requests to one host are in flight at once."""
         feeds = _Feeds(delay=0.05)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import anyio
+import anyio.to_process
 import attrs
 import httpx
 
@@ -338,6 +339,14 @@ def parse(
     return posts
 
 
+def _parse_in_worker(
+    data: bytes, url: str, headers: dict[str, str], source: str
+) -> tuple[list[dict[str, Any]], list[tuple[str, str]], str | None]:
+    """:func:`_parse` in a worker process; returns picklable values."""
+    posts, malformed, problem = _parse(data, url=url, headers=headers, source=source)
+    return [p.to_dict() for p in posts], [(m.reason, m.payload) for m in malformed], problem
+
+
 def _short(post: Post) -> str:
     return hashlib.blake2b(post.key.encode(), digest_size=6).hexdigest()
 
@@ -366,6 +375,9 @@ class FeedsSource:
             creates one on first use and closes it in :meth:`aclose`.
         retry: Retries per feed; a feed that still fails is skipped this cycle, logged and
             listed in :attr:`errors`, and never stops the others.
+        parse_workers: Parse documents in this many worker processes (``anyio.to_process``)
+            instead of the event loop: for hundreds of feeds on a multi-core machine, where
+            feedparser's CPU time dominates a cycle. ``0`` parses in the event loop.
 
     Attributes:
         errors: Feed URL to the reason it failed in the last cycle.
@@ -385,7 +397,9 @@ class FeedsSource:
     )
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
     name: str = attrs.field()
+    parse_workers: int = 0
     errors: dict[str, str] = attrs.field(factory=dict, init=False)
+    _parsers: anyio.CapacityLimiter | None = attrs.field(default=None, init=False, repr=False)
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
 
     @name.default
@@ -429,6 +443,18 @@ class FeedsSource:
 
         return await _http.call_with_retry(self.retry, once, sleep=self.sleep)
 
+    async def _parse_response(
+        self, response: httpx.Response
+    ) -> tuple[list[Post], list[Malformed], str | None]:
+        url, headers = str(response.url), dict(response.headers)
+        if self._parsers is None:
+            return _parse(response.content, url=url, headers=headers, source=self.name)
+        dicts, bad, problem = await anyio.to_process.run_sync(
+            _parse_in_worker, response.content, url, headers, self.name, limiter=self._parsers
+        )
+        posts = [Post.from_dict(d) for d in dicts]
+        return posts, [Malformed(reason=r, payload=p, source=self.name) for r, p in bad], problem
+
     async def _one(
         self,
         url: str,
@@ -444,9 +470,7 @@ class FeedsSource:
             return _Outcome(url=url, state=None, posts=[], malformed=[])
         if response.status_code == 304:
             return _Outcome(url=url, state=None, posts=[], malformed=[])
-        posts, malformed, problem = _parse(
-            response.content, url=str(response.url), headers=response.headers, source=self.name
-        )
+        posts, malformed, problem = await self._parse_response(response)
         if problem is not None:
             self.errors[url] = problem
             snippet = response.content[:2000].decode("utf-8", "replace")
@@ -472,6 +496,9 @@ class FeedsSource:
     async def _cycle(self, feeds: Mapping[str, Any]) -> list[_Outcome]:
         outcomes: list[_Outcome | None] = [None] * len(self.urls)
         overall = anyio.CapacityLimiter(self.concurrency)
+        self._parsers = (
+            anyio.CapacityLimiter(self.parse_workers) if self.parse_workers > 0 else None
+        )
         per_host: dict[str, anyio.CapacityLimiter] = {}
         self.errors = {}
 

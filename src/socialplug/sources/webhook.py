@@ -173,6 +173,7 @@ class WebhookSource:
     counts: dict[str, int] = attrs.field(factory=dict, init=False)
     _key: bytes = attrs.field(init=False, repr=False)
     _recent: dict[str, float] = attrs.field(factory=dict, init=False, repr=False)
+    _pruned_at: float = attrs.field(default=0.0, init=False, repr=False)
     _pending: list[tuple[str, list[str]]] = attrs.field(factory=list, init=False, repr=False)
     _arrived: anyio.Event | None = attrs.field(default=None, init=False, repr=False)
     _sequence: int = attrs.field(default=0, init=False, repr=False)
@@ -224,9 +225,11 @@ class WebhookSource:
         return "unsigned", ""
 
     def _replayed(self, replay_id: str, now: float) -> bool:
-        if len(self._recent) > 10_000:
+        """Remember signatures for twice the window; a repeat inside it is a replay."""
+        if now - self._pruned_at > self.tolerance:
             horizon = now - 2 * self.tolerance
             self._recent = {k: t for k, t in self._recent.items() if t > horizon}
+            self._pruned_at = now
         if replay_id in self._recent:
             return True
         self._recent[replay_id] = now
