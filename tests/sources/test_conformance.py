@@ -24,10 +24,8 @@ pytestmark = pytest.mark.anyio
 
 async def test_reddit(server):
     """The Reddit source keeps the contract on a recorded listing."""
-    server.routes["/r/askreddit/new.json"] = lambda req: (
-        recorded(shared_fixtures("reddit"), "praw__TestSubredditListings__new__01")
-        if "before" not in req.query
-        else Reply.json({"kind": "Listing", "data": {"children": []}})
+    server.routes["/r/askreddit/new.json"] = recorded(
+        shared_fixtures("reddit"), "praw__TestSubredditListings__new__01"
     )
     pages = await check_source(RedditSource(subreddit="askreddit", base_url=server.url))
 

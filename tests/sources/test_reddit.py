@@ -158,12 +158,9 @@ class TestConfiguration:
 
 class TestSource:
     async def test_public_listing_then_resume(self, server):
-        """Reads the public .json listing oldest first, then resumes with before=<newest>."""
-        folder = shared_fixtures("reddit")
-        server.routes["/r/askreddit/new.json"] = lambda req: (
-            recorded(folder, "praw__TestSubredditListings__new__01")
-            if "before" not in req.query
-            else recorded(folder, "praw__TestSubredditStreams__comments__with_pause__02")
+        """Reads the public .json listing oldest first; the next poll emits nothing old."""
+        server.routes["/r/askreddit/new.json"] = recorded(
+            shared_fixtures("reddit"), "praw__TestSubredditListings__new__01"
         )
         source = RedditSource(
             subreddit="askreddit", base_url=server.url, retry=RetryPolicy.disabled()
@@ -179,10 +176,41 @@ class TestSource:
         assert len(posts) == 100
         assert posts[-1].id == "t3_48fbm9"  # the newest comes last
         assert all(a.created_at <= b.created_at for a, b in itertools.pairwise(posts))
-        assert json.loads(pages[0].cursor or "") == {"before": "t3_48fbm9"}
-        assert server.requests[-1].query["before"] == "t3_48fbm9"
+        assert json.loads(pages[0].cursor or "") == {"t": 1456821458.0, "ids": ["t3_48fbm9"]}
         assert server.requests[0].query["raw_json"] == "1"
+        assert server.requests[0].query["limit"] == "100"
+        assert "after" not in server.requests[0].query
         assert again == []
+
+    async def test_pages_back_until_it_meets_the_cursor(self, server):
+        """With a cursor the source pages back with after= until it reaches read items."""
+        listing = {
+            None: (["c3", 30, "c2", 20], "t3_c2"),
+            "t3_c2": (["c1", 10, "c0", 5], "t3_c0"),
+        }
+
+        def handler(req: Request) -> Reply:
+            names, after = listing[req.query.get("after")]
+            children = [
+                {"kind": "t3", "data": {"name": f"t3_{n}", "created_utc": t}}
+                for n, t in zip(names[::2], names[1::2], strict=True)
+            ]
+            return Reply.json({"kind": "Listing", "data": {"children": children, "after": after}})
+
+        server.routes["/r/x/new.json"] = handler
+        source = RedditSource(subreddit="x", base_url=server.url, limit=2)
+        try:
+            known = [p async for p in source.pages('{"t": 10, "ids": ["t3_c1"]}', follow=False)]
+            deleted = [
+                p async for p in source.pages('{"t": 15, "ids": ["t3_gone"]}', follow=False)
+            ]
+        finally:
+            await source.aclose()
+
+        assert [r.query.get("after") for r in server.requests[:2]] == [None, "t3_c2"]
+        assert [p.id for p in known[0].posts] == ["t3_c2", "t3_c3"]
+        assert json.loads(known[0].cursor or "") == {"t": 30, "ids": ["t3_c3"]}
+        assert [p.id for p in deleted[0].posts] == ["t3_c2", "t3_c3"]
 
     async def test_more_stubs_are_skipped(self, server):
         """A 'more' stub in a comment listing is neither a post nor a malformed item."""
@@ -197,32 +225,8 @@ class TestSource:
         assert len(pages[0].posts) == 137
         assert pages[0].malformed == ()
         assert all(p.id.startswith("t1_") for p in pages[0].posts)
-        newest = listing["data"]["children"][0]["data"]["name"]
-        assert {"before": newest} == json.loads(pages[0].cursor or "")
-
-    async def test_full_page_after_cursor_reads_on(self, server):
-        """With a cursor, a full page means more new items: the source asks again."""
-        calls: list[str | None] = []
-
-        def handler(req: Request) -> Reply:
-            calls.append(req.query.get("before"))
-            n = len(calls)
-            children = [
-                {"kind": "t3", "data": {"name": f"t3_{n}{i}", "created_utc": 1000 + 10 * n - i}}
-                for i in range(2 if n == 1 else 1)
-            ]
-            return Reply.json({"kind": "Listing", "data": {"children": children}})
-
-        server.routes["/r/x/new.json"] = handler
-        source = RedditSource(subreddit="x", base_url=server.url, limit=2)
-        try:
-            pages = [p async for p in source.pages('{"before":"t3_00"}', follow=False)]
-        finally:
-            await source.aclose()
-
-        assert calls == ["t3_00", "t3_10"]
-        assert [p.id for p in pages[0].posts] == ["t3_11", "t3_10"]
-        assert [p.id for p in pages[1].posts] == ["t3_20"]
+        newest = listing["data"]["children"][0]["data"]
+        assert json.loads(pages[0].cursor or "")["t"] >= newest["created_utc"]
 
     async def test_search_parameters(self, server):
         """Search uses syntax=lucene, sort=new and restrict_sr with a subreddit."""

@@ -172,7 +172,12 @@ UserListing = Literal["submitted", "comments"]
 @attrs.define(eq=False, kw_only=True)
 class RedditSource:
     """
-    Poll one Reddit listing, oldest new item first, resuming from a fullname cursor.
+    Poll one Reddit listing, oldest new item first, resuming from a cursor.
+
+    The cursor is the creation time of the newest item read and the fullnames read at that
+    second. Each poll reads the listing from the top and pages back with ``after=<fullname>``
+    until it meets an item already read, so a deleted item never stalls the source (as a
+    ``before=<fullname>`` cursor would).
 
     Give exactly one target: *subreddit* (with *listing* ``"new"`` or ``"comments"``),
     *search* (Lucene syntax, ``sort=new``; restricted to *subreddit* when that is given
@@ -189,6 +194,7 @@ class RedditSource:
             creates one on first use and closes it in :meth:`aclose`.
         limit: Items per request (Reddit's maximum is 100); also how many of the newest items
             the first run (no cursor) reads.
+        max_pages: Pages read back per poll at most (``after`` paging) to reach the cursor.
         poll_interval: Seconds between polls with ``follow=True``.
         base_url: API root; defaults to ``https://oauth.reddit.com`` with credentials and
             ``https://www.reddit.com`` without.
@@ -209,6 +215,7 @@ class RedditSource:
     user_agent: str = _http.USER_AGENT
     client: httpx.AsyncClient | None = None
     limit: int = 100
+    max_pages: int = 10
     poll_interval: float = 60.0
     retry: _http.RetryPolicy = attrs.field(factory=_http.RetryPolicy)
     base_url: str | None = None
@@ -335,10 +342,10 @@ class RedditSource:
     async def _refresh(self) -> Mapping[str, str]:
         return await self._auth_headers(fresh=True)
 
-    async def _listing(self, before: str | None) -> Mapping[str, Any]:
+    async def _listing(self, after: str | None) -> Mapping[str, Any]:
         params = self._params()
-        if before is not None:
-            params["before"] = before
+        if after is not None:
+            params["after"] = after
         url = self._root + self._path()
         server = httpx.URL(url).host
         body, _ = await get_json(
@@ -362,47 +369,60 @@ class RedditSource:
             )
         return data
 
-    def _page(self, children: list[Any], newest: str) -> Page:
-        posts: list[Post] = []
+    def _malformed(self, child: object, exc: Exception) -> Malformed:
+        return Malformed(
+            reason=f"{type(exc).__name__}: {exc}",
+            payload=json.dumps(child, ensure_ascii=False, default=str),
+            source=self.name,
+        )
+
+    async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
+        # Listings are newest first. Read from the top and page back with `after` until an
+        # item already read (or older than the cursor) shows up, then emit oldest first. Unlike
+        # `before=<fullname>`, this keeps working when the cursor's item is deleted.
+        state = load_cursor(cursor, source=self.name)
+        since: float | None = state.get("t")
+        known = set(state.get("ids", ()))
+        fresh: list[tuple[float, str, Any]] = []
         malformed: list[Malformed] = []
-        for child in reversed(children):  # listings are newest first
-            if isinstance(child, Mapping) and child.get("kind") == "more":
-                continue  # a "load more comments" stub, not an item
+        after: str | None = None
+        for _ in range(self.max_pages):
+            data = await self._listing(after)
+            reached = False
+            for child in data["children"]:
+                if isinstance(child, Mapping) and child.get("kind") == "more":
+                    continue  # a "load more comments" stub, not an item
+                try:
+                    item = child["data"]
+                    created, name = float(item["created_utc"]), str(item["name"])
+                except (KeyError, TypeError, ValueError) as exc:
+                    malformed.append(self._malformed(child, exc))
+                    continue
+                if since is not None and (created < since or name in known):
+                    reached = True
+                    continue
+                fresh.append((created, name, child))
+            after = data.get("after")
+            if reached or since is None or not after:
+                break  # the first run (no cursor) reads the newest page only
+        if not fresh and not malformed:
+            return
+        fresh.sort(key=lambda entry: (entry[0], entry[1]))
+        posts: list[Post] = []
+        for _, _, child in fresh:
             try:
                 posts.append(to_post(child, source=self.name))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                malformed.append(
-                    Malformed(
-                        reason=f"{type(exc).__name__}: {exc}",
-                        payload=json.dumps(child, ensure_ascii=False, default=str),
-                        source=self.name,
-                    )
-                )
-        return Page(posts=posts, cursor=dump_cursor({"before": newest}), malformed=malformed)
-
-    async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
-        state = load_cursor(cursor, source=self.name)
-        before = state.get("before")
-        while True:
-            data = await self._listing(before)
-            children = data["children"]
-            names = [
-                c["data"]["name"]
-                for c in children
-                if isinstance(c, Mapping)
-                and isinstance(c.get("data"), Mapping)
-                and isinstance(c["data"].get("name"), str)
-                and c.get("kind") != "more"
-            ]
-            if not names:
-                return
-            before = names[0]
-            yield self._page(children, before)
-            # Without a cursor, the first run reads the newest page only; with one, Reddit
-            # returns at most `limit` items newer than it, so a full page means more remain.
-            if cursor is None or len(children) < self.limit:
-                return
-            cursor = dump_cursor({"before": before})
+                malformed.append(self._malformed(child, exc))
+        newest = fresh[-1][0] if fresh else since
+        ids = {name for created, name, _ in fresh if created == newest}
+        if newest == since:
+            ids |= known
+        yield Page(
+            posts=posts,
+            malformed=malformed,
+            cursor=dump_cursor({"t": newest, "ids": sorted(ids)}) if newest is not None else None,
+        )
 
     async def pages(self, cursor: str | None, /, *, follow: bool) -> AsyncIterator[Page]:
         """
@@ -414,7 +434,7 @@ class RedditSource:
         """
         while True:
             async for page in self._poll(cursor):
-                cursor = page.cursor
+                cursor = page.cursor or cursor
                 yield page
             if not follow:
                 return
