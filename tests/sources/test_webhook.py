@@ -239,6 +239,45 @@ class TestDelivery:
         assert again.read == 0
         assert leftover == {}
 
+    async def test_killed_receiver_process_loses_nothing(self, tmp_path: Path):
+        """A receiver process killed (SIGKILL) right after its 202 loses nothing."""
+        import signal
+        import sys
+
+        path = tmp_path / "state.db"
+        port = _port()
+        code = (
+            "import anyio\n"
+            "from socialplug.sources.webhook import WebhookSource\n"
+            "from socialplug.state import SQLiteStateStore\n"
+            f"source = WebhookSource(secret={SECRET!r}, store=SQLiteStateStore({str(path)!r}))\n"
+            f"anyio.run(lambda: source.serve(port={port}))\n"
+        )
+        async with await anyio.open_process([sys.executable, "-c", code]) as proc:
+            body, headers = _signed({"id": "k1", "text": "Power cut at the depot"})
+            async with httpx.AsyncClient() as client:
+                with anyio.fail_after(20):
+                    while True:
+                        try:
+                            answer = await client.post(
+                                f"http://127.0.0.1:{port}/", content=body, headers=headers
+                            )
+                            break
+                        except httpx.ConnectError:
+                            await anyio.sleep(0.05)
+            proc.send_signal(signal.SIGKILL)
+            await proc.wait()
+
+        store = SQLiteStateStore(path)
+        sink = CollectingSink()
+        source = WebhookSource(secret=SECRET, store=store)
+        await Pipeline(sources=[source], sinks={"out": sink}, state=store).run_once()
+        await store.aclose()
+
+        assert answer.status_code == 202
+        assert proc.returncode == -signal.SIGKILL
+        assert [p.text for p in sink.posts] == ["Power cut at the depot"]
+
     async def test_malformed_push_is_dead_lettered(self):
         """A JSON push that is not an object becomes a malformed item, then leaves the queue."""
         store = MemoryStateStore()
