@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import socket
 import sys
 import time
@@ -107,19 +108,19 @@ async def _run(port: int, feeds: int, per_host: int, workers: int) -> None:
 
     rss0, _ = _rss_mb()
     source = FeedsSource(urls=urls, per_host=per_host, concurrency=32, parse_workers=workers)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     posts = 0
     cursor = None
     async for page in source.pages(None, follow=False):
         posts += len(page.posts)
         cursor = page.cursor
-    first = time.perf_counter() - t0
+    first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     _, peak = _rss_mb()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     again = 0
     async for page in source.pages(cursor, follow=False):
         again += len(page.posts)
-    second = time.perf_counter() - t0
+    second, second_cpu = time.perf_counter() - t0, time.process_time() - c0
     await source.aclose()
 
     print(f"feeds: {feeds}, posts first cycle: {posts}, posts second cycle: {again}")
@@ -134,6 +135,11 @@ async def _run(port: int, feeds: int, per_host: int, workers: int) -> None:
         f"memory: RSS before {rss0:.1f} MB, peak {peak:.1f} MB, extra {peak - rss0:.1f} MB (target <= 50 MB)"
     )
     print(f"cursor size: {len(cursor or '') / 1024:.0f} KiB")
+    print(
+        f"CPU time of this process: first {first_cpu:.3f} s, second {second_cpu:.3f} s "
+        "(parse workers not included)"
+    )
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import os
 import socket
 import sys
 import tempfile
@@ -138,6 +139,7 @@ def main() -> None:
     print(f"webhook receiver:        {args.requests / ours:8.0f} req/s  {our_statuses}  "
           f"stored in SQLite: {stored} (incl. 50 warm-up)")  # fmt: skip
     print(f"receiver throughput / bare throughput: {bare / ours:.2f} (target >= 1000 req/s)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
