@@ -216,6 +216,20 @@ class TestSource:
         assert [p.posts for p in got] == [p.posts for p in expected]
         assert len(got[0].posts) == 2
 
+    async def test_same_document_without_validators_changes_nothing(self, server):
+        """A server without ETag/Last-Modified sends the same feed: no page, no cursor write."""
+        data = _own("xhtml.atom")
+        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
+        source = FeedsSource(urls=[server.url + "/feed.atom"])
+        try:
+            first = [p async for p in source.pages(None, follow=False)]
+            again = [p async for p in source.pages(first[-1].cursor, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert len(first[0].posts) == 2
+        assert again == []
+
     async def test_per_host_limit(self, server):
         """No more than per_host requests to one host are in flight at once."""
         feeds = _Feeds(delay=0.05)

@@ -491,6 +491,8 @@ class FeedsSource:
             new_state["etag"] = response.headers["etag"]
         if response.headers.get("last-modified"):
             new_state["modified"] = response.headers["last-modified"]
+        if new_state == state and not fresh:  # the same document again, no validators
+            return _Outcome(url=url, state=None, posts=[], malformed=malformed)
         return _Outcome(url=url, state=new_state, posts=fresh, malformed=malformed)
 
     async def _cycle(self, feeds: Mapping[str, Any]) -> list[_Outcome]:
