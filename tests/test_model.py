@@ -55,7 +55,7 @@ class TestPost:
     def test_naive_datetime_is_a_clear_error(self):
         """A naive timestamp is refused with a message that says how to fix it."""
         with pytest.raises(ValueError, match="timezone-aware"):
-            Post(platform="x", id="1", created_at=datetime(2026, 1, 1))  # noqa: DTZ001
+            Post(platform="x", id="1", created_at=datetime(2026, 1, 1))
 
     def test_aware_times_are_converted_to_utc(self):
         """Any offset is accepted and stored as UTC."""

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from socialplug import (
@@ -317,7 +318,7 @@ class TestStages:
             return post.annotate(upper=post.text.upper())
 
         async def length(post: Post) -> Post:
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             return post.annotate(length=len(post.annotations["upper"]))
 
         sink = CollectingSink()
@@ -406,7 +407,7 @@ class TestFollow:
         p = Pipeline(sources=[Endless()], sinks={"s": sink}, policies={"s": FAST})
 
         async def stopper() -> None:
-            while len(sink.deliveries) < 20:
+            while len(sink.deliveries) < 20:  # noqa: ASYNC110 - polls a plain list
                 await anyio.sleep(0.001)
             stop.set()
 

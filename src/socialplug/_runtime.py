@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import json
 import logging
 import signal
@@ -38,7 +37,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._http import call_with_retry
+from ._retry import call_with_retry
 from .exceptions import FetchError, RoutingError, SinkError, SocialplugError, SourceError
 from .model import Alert, DeadLetter, Delivery, Item, Malformed, Page, Post, item_to_dict
 from .model import delivery_key as _delivery_key
@@ -283,8 +282,6 @@ class _Run:
                         tg.start_soon(self._pump, st, send, name=f"source:{st.name}")
                     if self.follow and self.detectors:
                         tg.start_soon(self._ticker, name="detectors:tick")
-                if not self.follow and self.detectors:
-                    await self._tick_once()
 
     async def _ticker(self) -> None:
         while True:
@@ -320,6 +317,10 @@ class _Run:
                     await self._process_post(post, track, out)
                 await self._send_out(out)
                 await self._ack(track)
+            if not self.follow and self.detectors and self.stopped_by == "end":
+                # One last tick once every page was processed, so digests and resolutions
+                # that are due include the last posts.
+                await self._tick_once()
 
     async def _process_post(self, post: Post, track: _Track, out: dict[str, list[_Entry]]) -> None:
         c = self.c
@@ -330,7 +331,12 @@ class _Run:
                     return
             for transform in self.transforms:
                 result = transform(post)
-                post = await result if inspect.isawaitable(result) else result
+                if result is not None and not isinstance(result, Post):
+                    result = await result
+                if result is None:
+                    c.filtered += 1
+                    return
+                post = result
         except SocialplugError:
             raise
         except Exception as exc:

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import attrs
 
-from ._http import RetryPolicy
+from ._retry import RetryPolicy
 from .clock import Clock, SystemClock
 from .exceptions import ConfigurationError
 from .model import Item, Post
@@ -214,8 +214,14 @@ class Pipeline:
         for key in self.policies:
             if key not in self.sinks:
                 problems.append(f"a policy names sink {key!r}, which is not configured")
+        check_router = getattr(self.router, "validate", None)
         destinations = getattr(self.router, "destinations", None)
-        if destinations is not None:
+        if callable(check_router):
+            try:
+                check_router(self.sinks)
+            except ConfigurationError as exc:
+                problems.extend(exc.problems)
+        elif destinations is not None:
             known = ", ".join(sorted(self.sinks)) or "none"
             for target in sorted(destinations):
                 if target not in self.sinks:
