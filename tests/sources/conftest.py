@@ -1,25 +1,11 @@
-"""Fixtures for source tests: recorded payloads by platform and a loopback server."""
+"""Fixtures for source tests: a loopback server answering canned or recorded responses."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-from ..conftest import ROOT, SHARED, skip_or_fail
-from ._replay import ReplayServer
-
-
-OWN = ROOT / "tests" / "fixtures"
-
-
-def shared_fixtures(platform: str) -> Path:
-    """Return ``../shared/fixtures/<platform>``; skip (fail in CI) when it is absent."""
-    folder = SHARED / "fixtures" / platform
-    if not folder.is_dir():
-        skip_or_fail(f"shared recorded fixtures not found at {folder}")
-    return folder
+from sources_replay import ReplayServer
 
 
 @pytest.fixture(name="server")

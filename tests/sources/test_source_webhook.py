@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 import httpx
 import pytest
+from sources_support import OWN
 
 from socialplug._signing import sign
 from socialplug.exceptions import ConfigurationError
@@ -18,8 +19,6 @@ from socialplug.pipeline import Pipeline
 from socialplug.sources.webhook import WebhookSource, to_post
 from socialplug.state import MemoryStateStore, SQLiteStateStore
 from socialplug.testing import CollectingSink
-
-from .conftest import OWN
 
 
 pytestmark = pytest.mark.anyio

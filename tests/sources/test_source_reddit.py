@@ -10,6 +10,8 @@ from urllib.parse import parse_qs
 
 import httpx
 import pytest
+from sources_replay import Reply, Request, recorded
+from sources_support import OWN, shared_fixtures
 
 from socialplug import RetryPolicy
 from socialplug.exceptions import (
@@ -19,9 +21,6 @@ from socialplug.exceptions import (
     FetchError,
 )
 from socialplug.sources.reddit import RedditSource, to_post
-
-from ._replay import Reply, Request, recorded
-from .conftest import OWN, shared_fixtures
 
 
 pytestmark = pytest.mark.anyio

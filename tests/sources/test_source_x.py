@@ -6,13 +6,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from sources_replay import Reply, Request, recorded
+from sources_support import OWN, shared_fixtures
 
 from socialplug import RetryPolicy
 from socialplug.exceptions import AuthenticationError, RateLimitedError
 from socialplug.sources.x import XSource, snowflake_time, to_post
-
-from ._replay import Reply, Request, recorded
-from .conftest import OWN, shared_fixtures
 
 
 pytestmark = pytest.mark.anyio

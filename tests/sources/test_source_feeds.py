@@ -12,12 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from sources_replay import Reply, Request
+from sources_support import OWN, shared_fixtures
 
 from socialplug import RetryPolicy
 from socialplug.sources.feeds import FeedsSource, parse
-
-from ._replay import Reply, Request
-from .conftest import OWN, shared_fixtures
 
 
 pytestmark = pytest.mark.anyio

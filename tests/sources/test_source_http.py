@@ -6,12 +6,11 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from sources_replay import Reply, Request, recorded
+from sources_support import shared_fixtures
 
 from socialplug.exceptions import ConfigurationError, FetchError
 from socialplug.sources.http import HTTPSource, lookup, map_item
-
-from ._replay import Reply, Request, recorded
-from .conftest import shared_fixtures
 
 
 pytestmark = pytest.mark.anyio

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from sources_replay import Reply, Request, recorded
+from sources_support import OWN, shared_fixtures
 
 from socialplug.sources.feeds import FeedsSource
 from socialplug.sources.hackernews import HackerNewsSource
@@ -14,9 +16,6 @@ from socialplug.sources.webhook import WebhookSource
 from socialplug.sources.x import XSource
 from socialplug.state import MemoryStateStore
 from socialplug.testing import check_source
-
-from ._replay import Reply, Request, recorded
-from .conftest import OWN, shared_fixtures
 
 
 pytestmark = pytest.mark.anyio

@@ -6,11 +6,10 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from sources_replay import Reply, Request
+from sources_support import OWN, shared_fixtures
 
 from socialplug.sources.hackernews import HackerNewsSource, to_post
-
-from ._replay import Reply, Request
-from .conftest import OWN, shared_fixtures
 
 
 pytestmark = pytest.mark.anyio
