@@ -192,6 +192,19 @@ class TestReceiver:
         assert answer.status_code == 202
         assert len(await store.records(source.namespace)) == 1
 
+    async def test_port_in_use_is_an_os_error(self):
+        """serve() on a port already taken raises OSError (inside the caller's task group)."""
+        source = WebhookSource(secret=SECRET, store=MemoryStateStore())
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            with pytest.RaisesGroup(OSError):
+                async with anyio.create_task_group() as tg:
+                    await tg.start(
+                        lambda task_status: source.serve(port=port, task_status=task_status)
+                    )
+
     def test_secret_not_in_repr(self):
         """The shared secret never appears in the repr."""
         assert SECRET not in repr(WebhookSource(secret=SECRET, store=MemoryStateStore()))

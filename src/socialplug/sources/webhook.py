@@ -22,7 +22,14 @@ import hmac
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    MutableMapping,
+)
 from datetime import UTC, datetime
 from typing import Any
 
@@ -360,11 +367,24 @@ class WebhookSource:
             finally:
                 done.set()
 
+        try:
+            await self._serve(server, run, done, task_status)
+        except* OSError as group:
+            raise group.exceptions[0] from None
+
+    async def _serve(
+        self,
+        server: Any,
+        run: Callable[[], Coroutine[Any, Any, None]],
+        done: anyio.Event,
+        task_status: anyio.abc.TaskStatus[None],
+    ) -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(run)
             while not server.started and not done.is_set():  # noqa: ASYNC110 (uvicorn offers a flag, no event)
                 await anyio.sleep(0.01)
-            task_status.started()
+            if server.started:
+                task_status.started()
             try:
                 await done.wait()
             finally:
