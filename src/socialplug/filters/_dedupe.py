@@ -6,6 +6,7 @@ text), in memory and, when bound to a state store, across restarts and processes
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -21,38 +22,50 @@ from ..typing import StateStore
 from ._text import fold
 
 
-__all__ = ["Dedupe", "hamming", "simhash"]
+__all__ = ["Dedupe", "minhash", "similarity"]
 
 _TOKEN_RE = re.compile(r"\w+")
 
 
-def simhash(text: str, /, *, shingle: int = 3) -> int:
-    """
-    Return the 64-bit SimHash of *text* (folded, over word *shingle*-grams).
+_BINS = 32
+_ROWS = 4  # bins per LSH band: 8 bands
+_EMPTY_BIN = 1 << 64
 
-    Near-identical texts get signatures a few bits apart (:func:`hamming`).
+
+def _feature_hash(feature: str) -> int:
+    return int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest())
+
+
+def minhash(text: str, /) -> tuple[int, ...]:
+    """
+    Return the MinHash signature of *text*: 32 values over its word bigrams (folded text),
+    one-permutation hashing with rotation densification, stable across processes.
+
+    The share of equal values of two signatures estimates the Jaccard similarity of the two
+    texts' bigram sets (:func:`similarity`).
     """
     tokens = _TOKEN_RE.findall(fold(text))
-    if len(tokens) >= shingle:
-        features = [" ".join(tokens[i : i + shingle]) for i in range(len(tokens) - shingle + 1)]
-    else:
-        features = tokens
-    if not features:
-        return 0
-    bits = [
-        format(int.from_bytes(hashlib.blake2b(f.encode(), digest_size=8).digest()), "064b")
-        for f in features
-    ]
-    half = len(bits) / 2
-    out = 0
-    for column in zip(*bits, strict=True):
-        out = (out << 1) | (column.count("1") > half)
-    return out
+    features = {f"{a} {b}" for a, b in itertools.pairwise(tokens)} or set(tokens)
+    bins = [_EMPTY_BIN] * _BINS
+    for feature in features:
+        h = _feature_hash(feature)
+        b, v = h % _BINS, h // _BINS
+        bins[b] = min(bins[b], v)
+    if _EMPTY_BIN in bins and any(v != _EMPTY_BIN for v in bins):
+        filled = list(bins)
+        for i, v in enumerate(bins):
+            if v == _EMPTY_BIN:
+                j = 1
+                while bins[(i + j) % _BINS] == _EMPTY_BIN:
+                    j += 1
+                filled[i] = bins[(i + j) % _BINS] + j * (1 << 59)
+        bins = filled
+    return tuple(bins)
 
 
-def hamming(a: int, b: int, /) -> int:
-    """Return the number of differing bits of two signatures."""
-    return (a ^ b).bit_count()
+def similarity(a: tuple[int, ...], b: tuple[int, ...], /) -> float:
+    """Estimated Jaccard similarity of two :func:`minhash` signatures."""
+    return sum(x == y for x, y in zip(a, b, strict=True)) / _BINS
 
 
 def _effective_text(post: Post) -> str:
@@ -74,8 +87,9 @@ class Dedupe:
       server or a tracking link);
     - *text*: a 128-bit digest of the folded text (reposts and cross-posts; a repost without
       text of its own uses the reposted text);
-    - *near*: 64-bit SimHash signatures at most *near* bits apart (edited copies), for texts
-      of at least *min_tokens* words.
+    - *near*: texts whose word-bigram sets have an estimated Jaccard similarity of at least
+      *near* (MinHash with locality-sensitive hashing; edited copies), for texts of at least
+      *min_tokens* words.
 
     Memory holds a bounded window (*max_entries* per check, each kept for *ttl* seconds).
 
@@ -89,7 +103,8 @@ class Dedupe:
     Args:
         name: Namespace of the stored state.
         exact, text: Enable those checks.
-        near: Maximum Hamming distance for near-duplicates (``None``: off; 3 suits most).
+        near: Jaccard similarity threshold for near-duplicates (``None``: off; 0.7 catches
+            small edits of a short post).
         ttl: Seconds a seen post is remembered (``None``: forever).
         max_entries: Bound of the memory window per check.
         min_tokens: Shorter texts are not near-deduplicated.
@@ -99,7 +114,7 @@ class Dedupe:
     name: str = "dedupe"
     exact: bool = True
     text: bool = True
-    near: int | None = None
+    near: float | None = None
     ttl: float | None = 7 * 24 * 3600.0
     max_entries: int = 100_000
     min_tokens: int = 6
@@ -107,19 +122,21 @@ class Dedupe:
     _keys: OrderedDict[str, float | None] = attrs.field(
         factory=OrderedDict, init=False, repr=False
     )
-    _sigs: OrderedDict[int, float | None] = attrs.field(
+    _sigs: OrderedDict[tuple[int, ...], float | None] = attrs.field(
         factory=OrderedDict, init=False, repr=False
     )
-    _bands: dict[tuple[int, int], set[int]] = attrs.field(factory=dict, init=False, repr=False)
+    _bands: dict[tuple[int, tuple[int, ...]], set[tuple[int, ...]]] = attrs.field(
+        factory=dict, init=False, repr=False
+    )
     _pending_keys: list[str] = attrs.field(factory=list, init=False, repr=False)
-    _pending_sigs: list[int] = attrs.field(factory=list, init=False, repr=False)
+    _pending_sigs: list[tuple[int, ...]] = attrs.field(factory=list, init=False, repr=False)
     _store: StateStore | None = attrs.field(default=None, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not (self.exact or self.text or self.near is not None):
             raise ConfigurationError("Dedupe: enable at least one of exact, text, near")
-        if self.near is not None and not 0 <= self.near < 16:
-            raise ConfigurationError("Dedupe: near must be between 0 and 15 bits")
+        if self.near is not None and not 0.0 < self.near <= 1.0:
+            raise ConfigurationError("Dedupe: near is a similarity in (0, 1]")
 
     @property
     def label(self) -> str:
@@ -147,13 +164,13 @@ class Dedupe:
                 out.append(f"{ns}:t:{digest}")
         return out
 
-    def _signature(self, post: Post) -> int | None:
+    def _signature(self, post: Post) -> tuple[int, ...] | None:
         if self.near is None:
             return None
         text = _effective_text(post)
         if len(_TOKEN_RE.findall(text)) < self.min_tokens:
             return None
-        return simhash(text)
+        return minhash(text)
 
     # -- memory window ---------------------------------------------------------------------
     def _now(self) -> float:
@@ -171,18 +188,18 @@ class Dedupe:
             return False
         return True
 
-    def _bands_of(self, sig: int) -> list[tuple[int, int]]:
-        assert self.near is not None
-        count = self.near + 1
-        width = 64 // count
-        mask = (1 << width) - 1
-        return [(b, (sig >> (b * width)) & mask) for b in range(count)]
+    def _bands_of(self, sig: tuple[int, ...]) -> list[tuple[int, tuple[int, ...]]]:
+        return [(b, sig[b : b + _ROWS]) for b in range(0, _BINS, _ROWS)]
 
-    def _near_known(self, sig: int, now: float) -> bool:
+    def _near_known(self, sig: tuple[int, ...], now: float) -> bool:
         assert self.near is not None
+        checked: set[tuple[int, ...]] = set()
         for band in self._bands_of(sig):
             for other in self._bands.get(band, ()):
-                if hamming(sig, other) <= self.near:
+                if other in checked:
+                    continue
+                checked.add(other)
+                if similarity(sig, other) >= self.near:
                     expires = self._sigs.get(other)
                     if expires is None or expires > now:
                         return True
@@ -194,7 +211,7 @@ class Dedupe:
         while len(self._keys) > self.max_entries:
             self._keys.popitem(last=False)
 
-    def _remember_sig(self, sig: int, expires: float | None) -> None:
+    def _remember_sig(self, sig: tuple[int, ...], expires: float | None) -> None:
         self._sigs[sig] = expires
         self._sigs.move_to_end(sig)
         for band in self._bands_of(sig):
@@ -240,12 +257,12 @@ class Dedupe:
         records: dict[str, Any] = await store.records(self.namespace)
         now = self._now()
         for value in records.values():
-            if not isinstance(value, dict) or "sig" not in value:
+            if not isinstance(value, dict) or not isinstance(value.get("sig"), list):
                 continue
             expires = value.get("expires")
             if expires is not None and expires <= now:
                 continue
-            self._remember_sig(int(value["sig"]), expires)
+            self._remember_sig(tuple(int(v) for v in value["sig"]), expires)
 
     async def filter(self, posts: Sequence[Post], /) -> list[Post]:
         """
@@ -278,7 +295,7 @@ class Dedupe:
         for sig in sigs:
             await store.put_record(
                 self.namespace,
-                f"{sig:016x}",
-                {"sig": sig, "expires": expires},
+                hashlib.blake2b(repr(sig).encode(), digest_size=16).hexdigest(),
+                {"sig": list(sig), "expires": expires},
                 ttl=self.ttl,
             )
