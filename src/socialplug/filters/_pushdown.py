@@ -88,6 +88,7 @@ def _relax(node: Node, platform: str, notes: list[str]) -> Node | None:
     kids = [_relax(c, platform, notes) for c in node.children]
     if isinstance(node, Or):
         if any(k is None for k in kids):
+            notes.append(f"{node} (an alternative cannot be searched)")
             return None
         return Or(tuple(k for k in kids if k is not None))
     kept = [k for k in kids if k is not None]
