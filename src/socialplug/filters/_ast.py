@@ -47,6 +47,7 @@ _WORD_RUN = re.compile(r"\w+")
 _TAG_RE = re.compile(r"\w+")
 _MENTION_RE = re.compile(r"[\w.]+(?:@[\w.-]+)?")
 _NEAR_RE = re.compile(r"(O?NEAR)/(\d+)")
+_SLOP_RE = re.compile(r"~(\d+)")
 _OPERATORS = frozenset({"AND", "OR", "NOT"})
 
 
@@ -280,7 +281,7 @@ def _tokenize(query: str) -> list[_Token]:
         if c == '"':
             start = pos
             raw, pos = _read_phrase(query, pos)
-            m = re.compile(r"~(\d+)").match(query, pos)
+            m = _SLOP_RE.match(query, pos)
             if m:
                 pos = m.end()
                 words = tuple(fold(raw).split())

@@ -150,6 +150,7 @@ class Engine:
         self._scan: dict[tuple[str, bool], tuple[ScanTerm, list[int]]] = {}
         self._lookups: dict[str, dict[str, int]] = {name: {} for name in _LOOKUP_FIELDS}
         self._tags: dict[str, int] = {}
+        self._term_ids: dict[Term, int] = {}
         self._tag_cache: dict[str, int | None] = {}
         self._mentions: dict[str, int] = {}
         self._sets: list[frozenset[int]] = []
@@ -182,6 +183,12 @@ class Engine:
         return self.fold(value) or value
 
     def _term_atom(self, term: Term) -> int:
+        i = self._term_ids.get(term)
+        if i is None:
+            i = self._term_ids[term] = self._new_term_atom(term)
+        return i
+
+    def _new_term_atom(self, term: Term) -> int:
         v = self._value(term.value)
         if term.kind == "text":
             return self._scan_atom(ScanTerm(v), "text", str(term))
@@ -223,7 +230,7 @@ class Engine:
         if isinstance(node, Field):
             if node.name in _LOOKUP_FIELDS:
                 return f"({self._field_atom(node)} in p)"
-            return f"g[{self._func(_field_test(node, self.fold))}](post)"
+            return f"_g{self._func(_field_test(node, self.fold))}(post)"
         if isinstance(node, Near):
             a, b = self._term_atom(node.left), self._term_atom(node.right)
             k = self._func(
@@ -234,19 +241,19 @@ class Engine:
                     ordered=node.ordered,
                 )
             )
-            return f"({a} in p and {b} in p and g[{k}](t))"
+            return f"({a} in p and {b} in p and _g{k}(t))"
         if isinstance(node, Slop):
             ids = [self._term_atom(Term("text", w)) for w in node.words]
             words = [ScanTerm(self._value(w)) for w in node.words]
             k = self._func(_slop_test(words, node.slop))
-            return "(" + " and ".join(f"{i} in p" for i in ids) + f" and g[{k}](t))"
+            return "(" + " and ".join(f"{i} in p" for i in ids) + f" and _g{k}(t))"
         if isinstance(node, Not):
             return f"(not {self._compile(node.child)})"
         if isinstance(node, Or):
             atoms = [self._simple_atom(c) for c in node.children]
             if all(a is not None for a in atoms):
                 self._sets.append(frozenset(a for a in atoms if a is not None))
-                return f"(not p.isdisjoint(S[{len(self._sets) - 1}]))"
+                return f"(not p.isdisjoint(_s{len(self._sets) - 1}))"
             return "(" + " or ".join(self._compile(c) for c in node.children) + ")"
         return "(" + " and ".join(self._compile(c) for c in node.children) + ")"
 
@@ -293,7 +300,8 @@ class Engine:
     def _build(self, sources: list[str]) -> list[Callable[[set[int], Post, str], bool]]:
         lines = [f"def q{k}(p, post, t):\n    return {src}\n" for k, src in enumerate(sources)]
         lines.append("fns = [" + ", ".join(f"q{k}" for k in range(len(sources))) + "]\n")
-        namespace: dict[str, Any] = {"S": tuple(self._sets), "g": tuple(self._funcs)}
+        namespace: dict[str, Any] = {f"_s{k}": v for k, v in enumerate(self._sets)}
+        namespace.update({f"_g{k}": v for k, v in enumerate(self._funcs)})
         # The generated source holds only integers and names of this module: never query text.
         code = compile("".join(lines), "<socialplug.filters.query>", "exec")
         exec(code, namespace)  # noqa: S102
@@ -335,6 +343,7 @@ class Engine:
                 df[a] = df.get(a, 0) + 1
         self._df = df
         width = self.width = len(self._display) or 1
+        self._broad: set[int] = set()
         single: dict[int, list[int]] = {}
         pairs: dict[int, list[int]] = {}
         always: list[int] = []
@@ -343,6 +352,8 @@ class Engine:
             if not clauses:
                 always.append(q)
             elif len(clauses) == 1 or len(clauses[0]) * len(clauses[1]) > _MAX_PAIRS:
+                if len(clauses) > 1:
+                    self._broad.add(q)
                 for a in clauses[0]:
                     single.setdefault(a, []).append(q)
             else:
@@ -353,6 +364,26 @@ class Engine:
         self.pairs = {k: tuple(qs) for k, qs in pairs.items()}
         self.pair_heads = frozenset(k // width for k in pairs)
         self.always = tuple(always)
+        self.exact = bytes(self._decided(q, ast) for q, ast in enumerate(self.asts))
+
+    def _atom_only(self, node: Node) -> bool:
+        if isinstance(node, Term):
+            return True
+        if isinstance(node, Field):
+            return node.name in _LOOKUP_FIELDS
+        if isinstance(node, Or):
+            return all(self._atom_only(c) for c in node.children)
+        return False
+
+    def _decided(self, q: int, ast: Node) -> bool:
+        """Whether being a candidate of the index already means that query *q* matches."""
+        if q in self._broad:
+            return False
+        if self._atom_only(ast):
+            return True
+        if isinstance(ast, And) and all(self._atom_only(c) for c in ast.children):
+            return len(set(self._clauses(ast))) <= 2
+        return False
 
     # -- scanning ----------------------------------------------------------------------------
     def _build_scanner(self, engine: EngineKind) -> None:
@@ -489,8 +520,8 @@ class Engine:
         """Return the indices of the queries matching *post*, in order."""
         text = self.fold(post.text)
         p = self.present(post, text)
-        fns = self.fns
-        return [q for q in self.candidates(p) if fns[q](p, post, text)]
+        fns, exact = self.fns, self.exact
+        return [q for q in self.candidates(p) if exact[q] or fns[q](p, post, text)]
 
     def matched_terms(self, p: set[int], q: int) -> list[str]:
         """Return the positive terms of query *q* present in *p*, as written in the query."""

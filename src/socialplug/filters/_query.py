@@ -221,8 +221,8 @@ class QuerySet:
         engine = self._engine
         text = engine.fold(post.text)
         p = engine.present(post, text)
-        fns = engine.fns
-        hits = [q for q in engine.candidates(p) if fns[q](p, post, text)]
+        fns, exact = engine.fns, engine.exact
+        hits = [q for q in engine.candidates(p) if exact[q] or fns[q](p, post, text)]
         names = self._names
         return post.annotate(
             matched=[names[q] for q in hits],

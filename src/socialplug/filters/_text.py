@@ -93,16 +93,18 @@ def loose_edge(c: str, /) -> bool:
     Return whether a term edge character *c* needs no boundary check.
 
     True for scripts written without spaces between words (CJK, Thai, Lao, Khmer, Myanmar,
-    Hangul) and for emoji and other symbols (Unicode category ``So``, emoji modifiers and
-    joiners), so ``東京`` matches inside ``東京駅に`` and ``🔥`` matches in ``great🔥``.
+    Hangul) and for emoji and other non-ASCII symbols (Unicode category ``So``, emoji
+    modifiers and joiners), so ``東京`` matches inside ``東京駅に`` and ``🔥`` matches in ``great🔥``.
     """
     cp = ord(c)
+    if cp < 0x80:
+        return False
     for lo, hi in _CJK_RANGES:
         if lo <= cp <= hi:
             return True
     if cp in (0x200D, 0xFE0F) or 0x1F3FB <= cp <= 0x1F3FF:
         return True
-    return unicodedata.category(c) in ("So", "Sk")
+    return unicodedata.category(c) == "So"
 
 
 class ScanTerm:
