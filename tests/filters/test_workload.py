@@ -59,7 +59,7 @@ def test_shipped_sample_matches_the_reference() -> None:
 
 
 @pytest.fixture(scope="module")
-def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
+def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any, list[Any]]]:
     bench = _need_bench()
     out = tmp_path_factory.mktemp("workload")
     gen = str(bench / "gen_workload.py")
@@ -80,7 +80,9 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, A
     try:
         import common  # type: ignore[import-not-found]
 
-        yield out, common
+        with (out / "posts.jsonl").open(encoding="utf-8") as f:
+            parsed = [common.parse_normalize(line) for line in f]
+        yield out, common, parsed
     finally:
         sys.path.remove(str(bench))
 
@@ -90,10 +92,10 @@ def workload(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, A
     [("rules.json", "2343b8737157726f"), ("rules_5000.json", "6a67e4e9e3805cf9")],
 )
 def test_head_of_the_workload_routes_exactly(
-    workload: tuple[Path, Any], rules_file: str, expected: str
+    workload: tuple[Path, Any, list[Any]], rules_file: str, expected: str
 ) -> None:
     """The 20,000-post head: dedupe, match with QuerySet, route: the published checksum."""
-    folder, common = workload
+    folder, common, parsed = workload
     rules = common.load_rules(folder / rules_file)
     qs = QuerySet({r["id"]: r["query"] for r in rules}, fold_accents=False)
     routes = {r["id"]: r["route"] for r in rules}
@@ -103,23 +105,19 @@ def test_head_of_the_workload_routes_exactly(
     pairs: list[tuple[str, str]] = []
     matches: list[tuple[str, str]] = []
     reference_matches: list[tuple[str, str]] = []
-    with (folder / "posts.jsonl").open(encoding="utf-8") as f:
-        for line in f:
-            bp = common.parse_normalize(line)
-            if bp.id in seen_ids:
-                continue
-            seen_ids.add(bp.id)
-            if bp.text in seen_texts:
-                continue
-            seen_texts.add(bp.text)
-            post = Post(
-                platform="mastodon", id=bp.id, text=bp.text, tags=bp.hashtags, created_at=NOW
-            )
-            names = qs.match(post)
-            matches += [(n, bp.id) for n in names]
-            pairs += sorted({(routes[n], bp.id) for n in names})
-            reference_matches += [
-                (rules[i]["id"], bp.id) for i in reference.match(bp.text, bp.hashtags)
-            ]
+    for bp in parsed:
+        if bp.id in seen_ids:
+            continue
+        seen_ids.add(bp.id)
+        if bp.text in seen_texts:
+            continue
+        seen_texts.add(bp.text)
+        post = Post(platform="mastodon", id=bp.id, text=bp.text, tags=bp.hashtags, created_at=NOW)
+        names = qs.match(post)
+        matches += [(n, bp.id) for n in names]
+        pairs += sorted({(routes[n], bp.id) for n in names})
+        reference_matches += [
+            (rules[i]["id"], bp.id) for i in reference.match(bp.text, bp.hashtags)
+        ]
     assert _checksum(pairs) == expected
     assert _checksum(matches) == _checksum(reference_matches)
