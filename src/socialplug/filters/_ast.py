@@ -321,6 +321,7 @@ def _tokenize(query: str) -> list[_Token]:
 # Parser
 # ---------------------------------------------------------------------------
 
+_MAX_DEPTH = 50
 _EXPECT_OPERAND = 'expected a term, "(" or NOT'
 
 
@@ -329,6 +330,7 @@ class _Parser:
         self.query = query
         self.tokens = _tokenize(query)
         self.pos = 0
+        self.depth = 0
 
     def peek(self) -> _Token:
         return self.tokens[self.pos]
@@ -373,10 +375,16 @@ class _Parser:
         return items[0] if len(items) == 1 else And(tuple(items))
 
     def unary(self) -> Node:
-        if self.peek().kind == "NOT":
-            self.take()
-            return Not(self.unary())
-        return self.near()
+        negations = 0
+        while self.peek().kind == "NOT":
+            tok = self.take()
+            negations += 1
+            if negations > _MAX_DEPTH:
+                raise _error(self.query, tok.column, "too many NOT in a row: expected a term")
+        node = self.near()
+        for _ in range(negations):
+            node = Not(node)
+        return node
 
     def near(self) -> Node:
         left_tok = self.peek()
@@ -403,7 +411,13 @@ class _Parser:
             self.take()
             if self.peek().kind == ")":
                 raise self.fail('empty parentheses: expected a term, "(" or NOT')
+            self.depth += 1
+            if self.depth > _MAX_DEPTH:
+                raise _error(
+                    self.query, tok.column, "too deeply nested: expected at most 50 levels"
+                )
             node = self.or_expr()
+            self.depth -= 1
             if self.peek().kind != ")":
                 raise self.fail('expected ")"')
             self.take()

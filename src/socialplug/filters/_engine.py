@@ -248,7 +248,11 @@ class Engine:
             k = self._func(_slop_test(words, node.slop))
             return "(" + " and ".join(f"{i} in p" for i in ids) + f" and _g{k}(t))"
         if isinstance(node, Not):
-            return f"(not {self._compile(node.child)})"
+            child, negated = node.child, True
+            while isinstance(child, Not):
+                child, negated = child.child, not negated
+            inner = self._compile(child)
+            return f"(not {inner})" if negated else inner
         if isinstance(node, Or):
             atoms = [self._simple_atom(c) for c in node.children]
             if all(a is not None for a in atoms):
