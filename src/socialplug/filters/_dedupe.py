@@ -17,9 +17,9 @@ import attrs
 from ..clock import Clock, SystemClock
 from ..exceptions import ConfigurationError
 from ..model import Post
-from ..transforms._urls import canonicalize_url
 from ..typing import StateStore
 from ._text import fold
+from ._urls import canonicalize_url
 
 
 __all__ = ["Dedupe", "minhash", "similarity"]

@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import attrs
-import httpx
 
 from ..exceptions import MissingExtraError, SocialplugError
 from ..filters._text import fold
 from ..model import Post
 
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["HttpSentimentModel", "Sentiment", "SentimentError", "SentimentModel", "Vader"]
 
@@ -93,6 +95,8 @@ class HttpSentimentModel:
         if self.client is not None:
             return self.client
         if self._own is None:
+            import httpx  # noqa: PLC0415 (kept out of ``import socialplug``)
+
             self._own = httpx.AsyncClient()
         return self._own
 
@@ -104,6 +108,8 @@ class HttpSentimentModel:
 
     async def __call__(self, text: str, lang: str | None, /) -> float | None:
         """Ask the endpoint."""
+        import httpx  # noqa: PLC0415
+
         try:
             response = await self._client().post(
                 self.url, json={"text": text, "lang": lang}, headers=dict(self.headers)

@@ -7,14 +7,20 @@ from __future__ import annotations
 import ipaddress
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
-from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
 
 import anyio
 import attrs
-import httpx
 
 from ..exceptions import SocialplugError
+from ..filters._urls import DEFAULT_PORTS as _DEFAULT_PORTS
+from ..filters._urls import TRACKING_PARAMETERS, canonicalize_url
 from ..model import Post
+
+
+if TYPE_CHECKING:
+    import httpx
 
 
 __all__ = [
@@ -25,73 +31,7 @@ __all__ = [
     "canonicalize_url",
 ]
 
-#: Query parameters removed by :func:`canonicalize_url` (``utm_*`` and a few other prefixes
-#: too).
-TRACKING_PARAMETERS = frozenset(
-    {
-        "__s",
-        "_hsenc",
-        "_hsmi",
-        "dclid",
-        "fbclid",
-        "gbraid",
-        "gclid",
-        "igsh",
-        "igshid",
-        "li_fat_id",
-        "mc_cid",
-        "mc_eid",
-        "mkt_tok",
-        "msclkid",
-        "oly_anon_id",
-        "oly_enc_id",
-        "rb_clickid",
-        "ref_src",
-        "ref_url",
-        "s_cid",
-        "si",
-        "spm",
-        "ttclid",
-        "twclid",
-        "vero_id",
-        "wbraid",
-        "yclid",
-    }
-)
-_TRACKING_PREFIXES = ("utm_", "pk_", "mtm_", "hsa_")
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _REDIRECTS = (301, 302, 303, 307, 308)
-
-
-def _is_tracking(name: str) -> bool:
-    low = name.lower()
-    return low in TRACKING_PARAMETERS or low.startswith(_TRACKING_PREFIXES)
-
-
-def canonicalize_url(url: str, /) -> str:
-    """
-    Return a canonical form of *url*: scheme and host lower-cased, default port, credentials,
-    fragment and tracking parameters (``utm_*``, ``fbclid``, ``gclid``, ...) removed, an empty
-    path made ``/``. The order of the remaining parameters is kept (it can matter to the site).
-
-    Text that is not an absolute http(s) URL comes back unchanged.
-    """
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return url
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").rstrip(".")
-    if scheme not in _DEFAULT_PORTS or not host:
-        return url
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    query = [
-        (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not _is_tracking(k)
-    ]
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query), ""))
 
 
 class BlockedAddressError(SocialplugError):
@@ -214,6 +154,8 @@ class CanonicalizeUrls:
         if self.client is not None:
             return self.client
         if self._own_client is None:
+            import httpx  # noqa: PLC0415 (kept out of ``import socialplug``)
+
             self._own_client = httpx.AsyncClient(follow_redirects=False)
         return self._own_client
 
@@ -235,6 +177,8 @@ class CanonicalizeUrls:
         if cached is not None:
             self._cache.move_to_end(url)
             return cached
+        import httpx  # noqa: PLC0415
+
         final = url
         client = self._client()
         with anyio.move_on_after(self.timeout):
