@@ -56,6 +56,14 @@ def test_shipped_sample_matches_the_reference() -> None:
             mismatches.append((p["id"], got, p["expected"]))
     assert mismatches == []
     assert sum(len(p["expected"]) for p in doc["posts"]) > 300
+    regex = QuerySet(
+        {r["id"]: r["query"] for r in doc["rules"]}, fold_accents=False, engine="regex"
+    )
+    for p in doc["posts"][:60]:
+        post = Post(
+            platform="mastodon", id=p["id"], text=p["text"], tags=p["hashtags"], created_at=NOW
+        )
+        assert regex.match(post) == p["expected"]
 
 
 @pytest.fixture(scope="module")
