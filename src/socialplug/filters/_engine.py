@@ -134,6 +134,11 @@ def _field_test(node: Field, f: Callable[[str], str]) -> Callable[[Post], bool]:
     return title_test
 
 
+def _candidate(p: set[int], post: Post, t: str, /) -> bool:
+    """The function of a query that is true whenever the index makes it a candidate."""
+    return True
+
+
 class Engine:
     """
     Compiled queries: ``match(post)`` returns the indices of the queries that match, in order.
@@ -158,10 +163,15 @@ class Engine:
         sources = [self._compile(ast) for ast in self.asts]
         self._positive = [self._positive_atoms(ast, []) for ast in self.asts]
         self._all_atoms = [self._positive_atoms(ast, [], every=True) for ast in self.asts]
-        self.fns: list[Callable[[set[int], Post, str], bool]] = self._build(sources)
         self._build_index()
+        # the function of a query the index decides is never called for a candidate: skip it
+        # (only for sets; a single query is also evaluated on posts that are not candidates)
+        skip = self.exact if len(self.asts) > 1 else bytes(len(self.asts))
+        self.fns: list[Callable[[set[int], Post, str], bool]] = self._build(sources, skip)
         self._has_lookups = any(self._lookups.values())
         self._build_scanner(engine)
+        #: Return the indices of the queries matching a post, in order.
+        self.match: Callable[[Post], list[int]] = self._fast_match()
 
     # -- compilation -----------------------------------------------------------------------
     def _atom(self, kind: str, value: str, display: str) -> int:
@@ -301,10 +311,19 @@ class Engine:
                 self._positive_atoms(c, out, negated=negated, every=every)
         return list(dict.fromkeys(out))
 
-    def _build(self, sources: list[str]) -> list[Callable[[set[int], Post, str], bool]]:
-        lines = [f"def q{k}(p, post, t):\n    return {src}\n" for k, src in enumerate(sources)]
-        lines.append("fns = [" + ", ".join(f"q{k}" for k in range(len(sources))) + "]\n")
+    def _build(
+        self, sources: list[str], skip: bytes
+    ) -> list[Callable[[set[int], Post, str], bool]]:
+        """Compile the query functions; those in *skip* become ``_candidate`` (true)."""
+        lines = [
+            f"def q{k}(p, post, t):\n    return {src}\n"
+            for k, src in enumerate(sources)
+            if not skip[k]
+        ]
+        names = ("_candidate" if skip[k] else f"q{k}" for k in range(len(sources)))
+        lines.append("fns = [" + ", ".join(names) + "]\n")
         namespace: dict[str, Any] = {f"_s{k}": v for k, v in enumerate(self._sets)}
+        namespace["_candidate"] = _candidate
         namespace.update({f"_g{k}": v for k, v in enumerate(self._funcs)})
         # The generated source holds only integers and names of this module: never query text.
         code = compile("".join(lines), "<socialplug.filters.query>", "exec")
@@ -417,9 +436,12 @@ class Engine:
             by_text.setdefault(term.text, []).append((term.left, term.right, tuple(atom_ids)))
         automaton = ahocorasick.Automaton()
         for key, entries in by_text.items():
-            first = entries[0]
-            extra = tuple(entries[1:]) or None
-            automaton.add_word(key, (len(key) - 1, first[0], first[1], first[2], extra))
+            left, right, ids = entries[0]
+            if len(entries) == 1 and left and right and len(ids) == 1:
+                value: tuple[int, Any] = (len(key) - 1, ids[0])  # the common case
+            else:
+                value = (len(key) - 1, tuple(entries))
+            automaton.add_word(key, value)
         if not by_text:
 
             def scan_nothing(text: str, p: set[int]) -> None:
@@ -431,16 +453,22 @@ class Engine:
 
         def scan(text: str, p: set[int]) -> None:
             last = len(text) - 1
-            for end, (off, left, right, ids, extra) in iterate(text):
+            add = p.add
+            for end, (off, x) in iterate(text):
                 s = end - off
+                if x.__class__ is int:
+                    # both edges need a boundary: most false hits fail the first test
+                    if s and ((c := text[s - 1]).isalnum() or c == "_"):
+                        continue
+                    if end != last and ((c := text[end + 1]).isalnum() or c == "_"):
+                        continue
+                    add(x)
+                    continue
                 lok = not s or not ((c := text[s - 1]).isalnum() or c == "_")
                 rok = end == last or not ((c := text[end + 1]).isalnum() or c == "_")
-                if (lok or not left) and (rok or not right):
-                    p.update(ids)
-                if extra is not None:
-                    for left2, right2, ids2 in extra:
-                        if (lok or not left2) and (rok or not right2):
-                            p.update(ids2)
+                for left, right, ids in x:
+                    if (lok or not left) and (rok or not right):
+                        p.update(ids)
 
         return scan
 
@@ -520,12 +548,57 @@ class Engine:
                         cands.update(qs)
         return sorted(cands)
 
-    def match(self, post: Post) -> list[int]:
-        """Return the indices of the queries matching *post*, in order."""
+    def _generic_match(self, post: Post) -> list[int]:
         text = self.fold(post.text)
         p = self.present(post, text)
         fns, exact = self.fns, self.exact
         return [q for q in self.candidates(p) if exact[q] or fns[q](p, post, text)]
+
+    def _fast_match(self) -> Callable[[Post], list[int]]:
+        """
+        :meth:`match` as one closure over local names (the hot path of percolation): fold,
+        scan, hashtags, candidates, evaluation. Field lookups and mentions use
+        :meth:`present`.
+        """
+        if self._has_lookups or self._mentions or self.engine != "aho-corasick":
+            return self._generic_match
+        fold_text, scan = self.fold, self._scan_text
+        tags, cache, fold_tag = self._tags, self._tag_cache, self._fold_tag
+        single, pairs, heads, width = self.single, self.pairs, self.pair_heads, self.width
+        always, fns, exact = self.always, self.fns, self.exact
+        unknown, cache_size = _UNKNOWN, _TAG_CACHE_SIZE
+
+        def match(post: Post) -> list[int]:
+            text = fold_text(post.text)
+            p: set[int] = set()
+            scan(text, p)
+            if tags and post.tags:
+                for tag in post.tags:
+                    i = cache.get(tag, unknown)
+                    if i is unknown:
+                        if len(cache) >= cache_size:
+                            cache.clear()
+                        i = cache[tag] = tags.get(fold_tag(tag))
+                    if i is not None:
+                        p.add(i)
+            if not p and not always:
+                return []
+            cands = set(always)
+            for a in p:
+                qs = single.get(a)
+                if qs is not None:
+                    cands.update(qs)
+                if a in heads:
+                    base = a * width
+                    for b in p:
+                        qs = pairs.get(base + b)
+                        if qs is not None:
+                            cands.update(qs)
+            if not cands:
+                return []
+            return [q for q in sorted(cands) if exact[q] or fns[q](p, post, text)]
+
+        return match
 
     def matched_terms(self, p: set[int], q: int) -> list[str]:
         """Return the positive terms of query *q* present in *p*, as written in the query."""
