@@ -474,3 +474,20 @@ def test_a_query_text_is_never_executed() -> None:
     q = Query(evil)
     assert not q(make("hello"))
     assert re.search(r"\bx\b", "x")
+
+
+def test_queries_pickle_for_worker_processes() -> None:
+    import pickle
+
+    q = Query("(Café OR #eurostar) delay* -job", fold_accents=False)
+    again = pickle.loads(pickle.dumps(q))
+    assert again == q
+    assert again.fold_accents is False
+    post = make("Café delayed", tags=[])
+    assert again(post) is q(post) is True
+    qs = QuerySet({"b": "train", "a": q}, fold_accents=False, engine="regex")
+    qs2 = pickle.loads(pickle.dumps(qs))
+    assert qs2.names == ("b", "a")
+    assert qs2.engine == "regex"
+    assert qs2.match(make("train: café delay")) == ["b", "a"]
+    assert qs2.match(make("train: cafe delay")) == ["b"]

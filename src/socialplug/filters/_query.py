@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, overload
 
 import attrs
 
@@ -18,6 +18,18 @@ from ._pushdown import Pushdown, to_platform
 
 
 __all__ = ["Query", "QuerySet"]
+
+
+def _rebuild_query(text: str, fold_accents: bool) -> Query:  # noqa: FBT001
+    return Query(text, fold_accents=fold_accents)
+
+
+def _rebuild_queryset(
+    queries: dict[str, str],
+    engine: EngineKind,
+    fold_accents: bool,  # noqa: FBT001
+) -> QuerySet:
+    return QuerySet(queries, engine=engine, fold_accents=fold_accents)
 
 
 def _engine_of(query: Query) -> Engine:
@@ -77,6 +89,10 @@ class Query:
     def __str__(self) -> str:
         return str(self.ast)
 
+    def __reduce__(self) -> tuple[Any, tuple[str, bool]]:
+        # compiled functions do not pickle: ship the text, compile again (worker processes)
+        return (_rebuild_query, (self.text, self.fold_accents))
+
     def __call__(self, post: Post, /) -> bool:
         """Return whether *post* matches."""
         engine = self._engine
@@ -114,7 +130,12 @@ class Query:
         """
         return to_platform(self.ast, platform)
 
-    def __and__(self, other: Filter) -> Any:
+    @overload
+    def __and__(self, other: Query) -> Query: ...
+    @overload
+    def __and__(self, other: Filter) -> Query | Predicate: ...
+    def __and__(self, other: Filter) -> Query | Predicate:
+        """``self & other``: a query with a query, else a :class:`Predicate`."""
         if isinstance(other, Query):
             return Query.from_ast(And((self.ast, other.ast)), fold_accents=self.fold_accents)
         return where(self) & other
@@ -122,7 +143,12 @@ class Query:
     def __rand__(self, other: Filter) -> Predicate:
         return where(other) & where(self)
 
-    def __or__(self, other: Filter) -> Any:
+    @overload
+    def __or__(self, other: Query) -> Query: ...
+    @overload
+    def __or__(self, other: Filter) -> Query | Predicate: ...
+    def __or__(self, other: Filter) -> Query | Predicate:
+        """``self | other``: a query with a query, else a :class:`Predicate`."""
         if isinstance(other, Query):
             return Query.from_ast(Or((self.ast, other.ast)), fold_accents=self.fold_accents)
         return where(self) | other
@@ -134,7 +160,6 @@ class Query:
         return Query.from_ast(Not(self.ast), fold_accents=self.fold_accents)
 
 
-@attrs.define(eq=False, repr=False)
 class QuerySet:
     """
     A percolator: thousands of named queries compiled together; :meth:`match` returns the
@@ -156,8 +181,7 @@ class QuerySet:
         QuerySyntaxError: A query does not parse; the message names it.
     """
 
-    _names: tuple[str, ...]
-    _engine: Engine
+    __slots__ = ("_engine", "_names")
 
     def __init__(
         self,
@@ -179,13 +203,20 @@ class QuerySet:
             except Exception as exc:
                 exc.add_note(f"in query {name!r}")
                 raise
-        self.__attrs_init__(names, Engine(asts, engine=engine, accents=fold_accents))  # type: ignore[attr-defined]
+        self._names = names
+        self._engine = Engine(asts, engine=engine, accents=fold_accents)
 
     def __repr__(self) -> str:
         return f"<QuerySet of {len(self._names)} queries ({self._engine.engine})>"
 
     def __len__(self) -> int:
         return len(self._names)
+
+    def __reduce__(self) -> tuple[Any, tuple[dict[str, str], EngineKind, bool]]:
+        engine = self._engine
+        texts = {name: str(ast) for name, ast in zip(self._names, engine.asts, strict=True)}
+        kind: EngineKind = "regex" if engine.engine == "regex" else "auto"
+        return (_rebuild_queryset, (texts, kind, engine.accents))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)

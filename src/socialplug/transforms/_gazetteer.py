@@ -18,7 +18,6 @@ from ..model import Post
 __all__ = ["Gazetteer"]
 
 
-@attrs.define(eq=False, repr=False)
 class Gazetteer:
     """
     A transform writing ``annotations["entities"]``: for each kind (``"product"``,
@@ -40,9 +39,7 @@ class Gazetteer:
         fold_accents: Accent-insensitive matching (default).
     """
 
-    _kinds: tuple[tuple[str, str], ...]
-    _engine: Engine
-    key: str
+    __slots__ = ("_engine", "_kinds", "key")
 
     def __init__(
         self,
@@ -66,9 +63,9 @@ class Gazetteer:
                     raise ConfigurationError(f"Gazetteer: empty alias for {kind}/{name!r}")
                 kinds.append((kind, name))
                 terms.append(Term("text", value))
-        self.__attrs_init__(  # type: ignore[attr-defined]
-            tuple(kinds), Engine(terms, accents=fold_accents), key
-        )
+        self._kinds = tuple(kinds)
+        self._engine = Engine(terms, accents=fold_accents)
+        self.key = key
 
     def __repr__(self) -> str:
         return f"<Gazetteer of {len(self._kinds)} names>"
