@@ -6,9 +6,12 @@ Every query is compiled to a Python function of the post's *present set*, the se
 ids of the atoms (terms, hashtags, mentions, field values) found in the post. A post is folded
 and scanned once: with an Aho-Corasick automaton over every term of every query (pyahocorasick,
 the ``query`` extra) plus a word-boundary check at each hit, or, without it, with one regular
-expression per term. Only *candidate* queries are evaluated: each query is indexed by a set of
-atoms at least one of which it requires (as Lucene's Monitor and the Elasticsearch percolator
-do), and queries with no such set are evaluated for every post.
+expression per term. Only *candidate* queries are evaluated (as Lucene's Monitor and the
+Elasticsearch percolator do): a query needs some *clauses*, sets of atoms of which at least one
+must be present; it is indexed under the pairs of atoms of its two rarest clauses (rarity: how
+many queries use an atom), so that it is a candidate only when both hold. A query that is just
+the conjunction of its indexed clauses is decided by the index and never evaluated; a query
+with no clause (``NOT spam``, ``site:...``) is evaluated for every post.
 """
 
 from __future__ import annotations
