@@ -269,6 +269,7 @@ def test_text_terms(query: str, text: str, expected: bool) -> None:
     # the percolator and the regular-expression scanner agree with the single query
     assert (QuerySet({"q": query}).match(post) == ["q"]) is expected
     assert (QuerySet({"q": query}, engine="regex").match(post) == ["q"]) is expected
+    assert (QuerySet({"q": query}, engine="aho-corasick").match(post) == ["q"]) is expected
 
 
 @pytest.mark.parametrize(("query", "fields", "expected"), FIELD_CASES)
@@ -276,6 +277,8 @@ def test_fields(query: str, fields: dict[str, Any], expected: bool) -> None:
     post = make(**fields)
     assert Query(query)(post) is expected
     assert (QuerySet({"q": query, "other": "zzz"}).match(post) == ["q"]) is expected
+    ac = QuerySet({"q": query, "other": "zzz"}, engine="aho-corasick")
+    assert (ac.match(post) == ["q"]) is expected
 
 
 # (query, expected message fragment, 1-based column)
