@@ -97,8 +97,11 @@ class Dedupe:
     synchronous. To hold across restarts and processes, bind a state store: :meth:`bind`
     loads the near-duplicate signatures, :meth:`filter` (async, per page) also asks the store
     which keys other runs saw, and :meth:`flush` writes what this process saw (``mark_seen``
-    with the TTL for keys, records of namespace ``dedupe:<name>`` for signatures). Call
-    :meth:`flush` after each page when using the synchronous filter.
+    with the TTL for keys, records of namespace ``dedupe:<name>`` for signatures).
+
+    Call :meth:`flush` once a page's cursor is committed: what was seen is then persisted only
+    for posts that were handled, so a crash before the commit re-reads the page and lets its
+    posts through again (at-least-once; sinks' delivery keys absorb the repeat).
 
     Args:
         name: Namespace of the stored state.
