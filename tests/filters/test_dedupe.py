@@ -123,3 +123,20 @@ async def test_unbound_async_filter_works_in_memory() -> None:
     d = Dedupe()
     a, b = make_post(id="1", text="x"), make_post(id="1", text="y")
     assert await d.filter([a, b]) == [a]
+
+
+@pytest.mark.anyio
+async def test_nothing_persists_before_flush() -> None:
+    store = MemoryStateStore()
+    d = Dedupe(name="late")
+    await d.bind(store)
+    post = make_post(id="1", text="hello", url=None)
+    assert await d.filter([post], flush=False) == [post]
+    # a crash now: a new process sees nothing and lets the post through again
+    other = Dedupe(name="late")
+    await other.bind(store)
+    assert await other.filter([post], flush=False) == [post]
+    await d.flush()
+    third = Dedupe(name="late")
+    await third.bind(store)
+    assert await third.filter([post]) == []

@@ -267,10 +267,11 @@ class Dedupe:
                 continue
             self._remember_sig(tuple(int(v) for v in value["sig"]), expires)
 
-    async def filter(self, posts: Sequence[Post], /) -> list[Post]:
+    async def filter(self, posts: Sequence[Post], /, *, flush: bool = True) -> list[Post]:
         """
         Return the posts of *posts* that are not duplicates, asking the bound store (if any)
-        about keys this process has not seen, then :meth:`flush`.
+        about keys this process has not seen; then :meth:`flush` unless told not to (pass
+        ``flush=False`` and flush after the page is committed for at-least-once).
         """
         all_keys = [self.keys(p) for p in posts]
         stored: set[str] = set()
@@ -280,7 +281,8 @@ class Dedupe:
             if unknown:
                 stored = await self._store.seen(list(dict.fromkeys(unknown)))
         kept = [p for p, ks in zip(posts, all_keys, strict=True) if self._decide(p, ks, stored)]
-        await self.flush()
+        if flush:
+            await self.flush()
         return kept
 
     async def flush(self) -> None:
