@@ -18,6 +18,7 @@ Precedence, tightest first: NEAR/ONEAR, NOT, AND, OR.
 from __future__ import annotations
 
 import re
+import sys
 from typing import Literal, TypeAlias
 
 import attrs
@@ -53,7 +54,8 @@ _OPERATORS = frozenset({"AND", "OR", "NOT"})
 
 def fold(text: str) -> str:
     """Lower-case and collapse whitespace (accents are folded at compile time, if asked)."""
-    return _fold(text, accents=False)
+    # interned: thousands of queries repeat the same few thousand terms
+    return sys.intern(_fold(text, accents=False))
 
 
 # A bare word the printer may write without quotes.

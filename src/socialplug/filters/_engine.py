@@ -35,6 +35,7 @@ __all__ = ["Engine", "EngineKind"]
 EngineKind = Literal["auto", "aho-corasick", "regex"]
 
 _TOKEN_RE = re.compile(r"\w+")
+_SET_NAME_RE = re.compile(r"\b_s(\d+)\b")
 # Field atoms looked up per post (the others are evaluated as functions).
 _LOOKUP_FIELDS = ("author", "lang", "platform")
 _TAG_CACHE_SIZE = 65_536
@@ -325,7 +326,9 @@ class Engine:
         ]
         names = ("_candidate" if skip[k] else f"q{k}" for k in range(len(sources)))
         lines.append("fns = [" + ", ".join(names) + "]\n")
-        namespace: dict[str, Any] = {f"_s{k}": v for k, v in enumerate(self._sets)}
+        used = {int(k) for line in lines for k in _SET_NAME_RE.findall(line)}
+        namespace: dict[str, Any] = {f"_s{k}": self._sets[k] for k in used}
+        self._sets = []  # the compiled functions hold the sets they use
         namespace["_candidate"] = _candidate
         namespace.update({f"_g{k}": v for k, v in enumerate(self._funcs)})
         # The generated source holds only integers and names of this module: never query text.
