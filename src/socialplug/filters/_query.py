@@ -170,7 +170,8 @@ class QuerySet:
     otherwise) and only the queries indexed under a term found are evaluated.
 
     Args:
-        queries: Name to query text (or :class:`Query`).
+        queries: Name to query text, or to a :class:`Query` (its syntax tree is used; the
+            set's *fold_accents* applies to every query).
         engine: ``"auto"`` (Aho-Corasick when installed), ``"aho-corasick"`` (raises
             :exc:`~socialplug.exceptions.MissingExtraError` without it) or ``"regex"``.
         fold_accents: Match accent-insensitively (the default); ``False`` compares accents
