@@ -4,10 +4,11 @@ impl_socialplug: the workload (../shared/bench/WORKLOAD.md) through socialplug's
 
     JSONLSource(parse) -> dedupe filter -> match transform -> router -> 4 JSONLSinks
 
-Reading, pages, channels, batching, routing, sinks, the SQLite state store and
-checkpoint-after-ack are socialplug's; the parse function, the dedupe filter and the rule
-matcher are the user code a team would write (the matcher is the workload's own, until
-socialplug's query engine takes its place).
+Reading, pages, channels, batching, matching (``QuerySet``), routing, sinks, the SQLite
+state store and checkpoint-after-ack are socialplug's; the parse function and the dedupe
+filter are the user code a team would write. The workload compares accents exactly, hence
+``fold_accents=False``. ``impl_socialplug_reference.py`` runs the same pipeline with the
+workload's own matcher instead.
 
     python impl_socialplug.py DATA --rules DATA/rules.json --posts DATA/posts.jsonl --out OUT
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from common import (  # the bench folder is on PYTHONPATH (run_bench.sh)
     report,
 )
 
-from socialplug import Author, Delivery, Pipeline, Post, SinkPolicy, SQLiteStateStore
+from socialplug import Author, Delivery, Pipeline, Post, QuerySet, SinkPolicy, SQLiteStateStore
 from socialplug.sinks import JSONLSink
 from socialplug.sources import JSONLSource
 from socialplug.sync import run_once
@@ -43,11 +45,29 @@ NAME = "socialplug"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = cli(NAME, argv)
+def queryset_matcher(rules: list[dict[str, str]]) -> Callable[[Post], list[int]]:
+    """socialplug's percolator over the rules: post -> matched rule indices, in file order."""
+    return QuerySet({r["id"]: r["query"] for r in rules}, fold_accents=False).match_indices
+
+
+def reference_matcher(rules: list[dict[str, str]]) -> Callable[[Post], list[int]]:
+    """The workload's own matcher (common.RuleSet), called on the post's text and tags."""
+    match = RuleSet(rules).match
+    return lambda post: match(post.text, frozenset(post.tags))
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    name: str = NAME,
+    matcher: Callable[[list[dict[str, str]]], Callable[[Post], list[int]]] = queryset_matcher,
+) -> None:
+    args = cli(name, argv)
     t0 = now()
-    rs = RuleSet(load_rules(args.rules))
-    match, route_rules = rs.match, rs.route_rules
+    rules_list = load_rules(args.rules)
+    rs = RuleSet(rules_list)
+    route_rules = rs.route_rules
+    match = matcher(rules_list)
     checks = Sinks(args.out, rs)  # only for its counters and checksums; files reopened below
     checks.close()
     st = Stats()
@@ -82,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         return True
 
     def rules(post: Post) -> Post | None:
-        matched = match(post.text, frozenset(post.tags))
+        matched = match(post)
         if not matched:
             st.unmatched += 1
             return None
@@ -135,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
         t2 = now()
     st.read = result.read
     checks.posts = result.kept
-    report(NAME, args, st, checks, t1 - t0, t2 - t1)
+    report(name, args, st, checks, t1 - t0, t2 - t1)
 
 
 if __name__ == "__main__":
