@@ -8,7 +8,8 @@ Reading, pages, channels, batching, matching (``QuerySet``), routing, sinks, the
 state store and checkpoint-after-ack are socialplug's; the parse function and the dedupe
 filter are the user code a team would write. The workload compares accents exactly, hence
 ``fold_accents=False``. ``impl_socialplug_reference.py`` runs the same pipeline with the
-workload's own matcher instead.
+workload's own matcher instead, and ``impl_socialplug_alerting.py`` adds a ``Router`` and a
+``Monitor`` (spike detection and incident grouping) to measure what alerting costs.
 
     python impl_socialplug.py DATA --rules DATA/rules.json --posts DATA/posts.jsonl --out OUT
 """
@@ -36,6 +37,8 @@ from common import (  # the bench folder is on PYTHONPATH (run_bench.sh)
 )
 
 from socialplug import Author, Delivery, Pipeline, Post, QuerySet, SinkPolicy, SQLiteStateStore
+from socialplug.alerting import Incidents, Monitor, Spike
+from socialplug.routing import Route, Router
 from socialplug.sinks import JSONLSink
 from socialplug.sources import JSONLSource
 from socialplug.sync import run_once
@@ -61,7 +64,13 @@ def main(
     *,
     name: str = NAME,
     matcher: Callable[[list[dict[str, str]]], Callable[[Post], list[int]]] = queryset_matcher,
+    alerting: bool = False,
 ) -> None:
+    """
+    Run the workload. With *alerting*, routing goes through a ``Router`` with one route per
+    team and a ``Monitor`` (per-route spike detection and incident grouping) watches every
+    routed post, which then carries its real ``created_at``.
+    """
     args = cli(name, argv)
     t0 = now()
     rules_list = load_rules(args.rules)
@@ -81,7 +90,9 @@ def main(
             platform="mastodon",
             id=d["id"],
             text=text,
-            created_at=EPOCH,  # the workload never reads it; the original string is in raw
+            # The plain workload never reads the time (the original string stays in raw);
+            # the alerting variant's detectors count posts by it.
+            created_at=datetime.fromisoformat(d["created_at"]) if alerting else EPOCH,
             author=Author(handle=d["account"]["acct"]),
             tags=frozenset(find_tags(text)),
             raw=d,
@@ -110,6 +121,18 @@ def main(
 
     def routes(post: Post) -> list[str]:
         return list(post.annotations["rules"])
+
+    def has_rules_of(route: str) -> Callable[[Post], bool]:
+        return lambda post: route in post.annotations["rules"]
+
+    router: Router | Callable[[Post], list[str]] = routes
+    detectors: list[Monitor] = []
+    if alerting:
+        router = Router(
+            [Route(name=r, sinks=[r], when=has_rules_of(r), team=r) for r in ROUTES],
+            fan_out=True,
+        )
+        detectors.append(Monitor(router=router, spikes=[Spike()], incidents=Incidents()))
 
     pairs, matches = checks.pairs, checks.matches
 
@@ -144,7 +167,8 @@ def main(
             sources=[JSONLSource(args.posts, parse=parse, page_size=250)],
             filters=[dedupe],
             transforms=[rules],
-            router=routes,
+            router=router,
+            detectors=detectors,
             sinks=sinks,
             policies=dict.fromkeys(ROUTES, policy),
             state=SQLiteStateStore(os.path.join(tmp, "state.db")),
