@@ -213,3 +213,17 @@ def test_huge_alerts_still_fit_every_layout() -> None:
     assert validate_adf(jira_fields(huge)["description"]) == []
     assert len(github_issue(huge)["body"]) <= 65_536
     assert len(json.dumps(pagerduty_event(huge)).encode()) < 512 * 1024
+
+
+def test_a_post_url_cannot_smuggle_a_markdown_link() -> None:
+    from socialplug.sinks.github import github_body
+
+    spoof = "https://x.example/a)[click](https://evil.example"
+    alert = make_alert(posts=(make_post(1, url=spoof),))
+    for rendered in (
+        json.dumps(discord_message(alert)),
+        json.dumps(mattermost_message(alert)),
+        github_body(alert),
+    ):
+        assert "[click](https://evil" not in rendered
+        assert "x.example/a%29%5Bclick" in rendered

@@ -60,6 +60,8 @@ def test_html_escape() -> None:
 
 def test_safe_url_refuses_markup_and_other_schemes() -> None:
     assert r.safe_url("https://example.com/a?b=1&c=2") == "https://example.com/a?b=1&c=2"
+    spoof = "https://x.example/a)[click](https://evil.example"
+    assert r.safe_url(spoof) == "https://x.example/a%29%5Bclick%5D%28https://evil.example"
     for bad in ("javascript:alert(1)", "https://x.example/|spoof", "https://a b", "ftp://x", None):
         assert r.safe_url(bad) is None
 

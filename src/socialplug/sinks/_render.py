@@ -131,13 +131,19 @@ def html_escape(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+_URL_QUOTE = str.maketrans({"(": "%28", ")": "%29", "[": "%5B", "]": "%5D"})
+
+
 def safe_url(url: str | None) -> str | None:
-    """Return *url* if it is an ``http(s)`` URL without whitespace or markup, else ``None``."""
+    """
+    Return *url* if it is an ``http(s)`` URL without whitespace or markup (``( ) [ ]``
+    percent-encoded so it cannot close a Markdown link), else ``None``.
+    """
     if not url:
         return None
-    if not re.fullmatch(r"https?://[^\s<>\"'`|\\]+", url):
+    if not re.fullmatch(r"https?://[^\s<>\"'`|\\{}^]+", url):
         return None
-    return url
+    return url.translate(_URL_QUOTE)
 
 
 # -- the neutral view ------------------------------------------------------------------------
