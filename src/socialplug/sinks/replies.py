@@ -401,8 +401,11 @@ class MastodonReplier(HttpSinkBase):
             json=body,
             headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": draft.id},
         )  # fmt: skip
-        status = response.json()
-        return Posted(id=str(status["id"]), url=status.get("url"))
+        try:
+            status = response.json()
+            return Posted(id=str(status["id"]), url=status.get("url"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeliveryError("Mastodon answered without a status", retryable=True) from exc
 
 
 _S32 = "234567abcdefghijklmnopqrstuvwxyz"
@@ -447,8 +450,13 @@ class BlueskyReplier(HttpSinkBase):
                 "POST", self._xrpc("com.atproto.server.createSession"), what="Bluesky login",
                 json={"identifier": self.identifier, "password": self.app_password},
             )  # fmt: skip
-            data = response.json()
-            self._session = {"did": data["did"], "jwt": data["accessJwt"]}
+            try:
+                data = response.json()
+                self._session = {"did": data["did"], "jwt": data["accessJwt"]}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DeliveryError(
+                    "Bluesky login answered without a session", retryable=True
+                ) from exc
             register_secrets(self, self.app_password, data["accessJwt"], data.get("refreshJwt"))
         return self._session
 
@@ -459,10 +467,13 @@ class BlueskyReplier(HttpSinkBase):
             params={"repo": repo, "collection": collection, "rkey": rkey},
             headers={"Authorization": f"Bearer {jwt}"},
         )  # fmt: skip
-        record = response.json()
-        parent = {"uri": record["uri"], "cid": record["cid"]}
-        root = (record.get("value") or {}).get("reply", {}).get("root") or parent
-        return {"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent}
+        try:
+            record = response.json()
+            parent = {"uri": record["uri"], "cid": record["cid"]}
+            root = (record.get("value") or {}).get("reply", {}).get("root") or parent
+            return {"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DeliveryError(f"Bluesky post {uri} is not a post", retryable=False) from exc
 
     async def post(self, draft: Draft, /) -> Posted:
         """Post *draft* (as a reply when it has ``reply_to``)."""
@@ -480,9 +491,11 @@ class BlueskyReplier(HttpSinkBase):
                   "rkey": tid_for(draft), "record": record},
             headers={"Authorization": f"Bearer {session['jwt']}"},
         )  # fmt: skip
-        data = response.json()
-        uri = str(data["uri"])
-        _, _, rkey = uri.removeprefix("at://").split("/", 2)
+        try:
+            uri = str(response.json()["uri"])
+            _, _, rkey = uri.removeprefix("at://").split("/", 2)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeliveryError("Bluesky answered without a record URI", retryable=True) from exc
         return Posted(id=uri, url=f"https://bsky.app/profile/{session['did']}/post/{rkey}")
 
 
