@@ -106,6 +106,20 @@ class Homeserver:
         return str(answer.json()["access_token"])
 
 
+def install_synapse() -> Path | None:
+    """Install matrix-synapse from PyPI into ``.peers/synapse/venv`` (once, ~1-2 minutes)."""
+    venv = ROOT / ".peers" / "synapse" / "venv"
+    try:
+        subprocess.run(["python3", "-m", "venv", str(venv)], check=True, timeout=120)
+        subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "-q", "matrix-synapse"],
+            check=True, timeout=900, capture_output=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return synapse_python()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -194,11 +208,11 @@ rc_login:
 
 @pytest.fixture(scope="module")
 def homeserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homeserver]:
-    python = synapse_python()
+    python = synapse_python() or install_synapse()
     if python is None:
         reason = (
-            "matrix-synapse not installed: python3 -m venv .peers/synapse/venv && "
-            ".peers/synapse/venv/bin/pip install matrix-synapse (or set SYNAPSE_PYTHON)"
+            "matrix-synapse could not be installed into .peers/synapse/venv "
+            "(pip install matrix-synapse; or set SYNAPSE_PYTHON)"
         )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
