@@ -84,3 +84,22 @@ async def test_sinks_keep_the_sink_contract() -> None:
         await check_sink(SlackWebhookSink(slack.webhook_url))
     assert len(hook.accepted) == 3
     assert len(slack.accepted) == 3
+
+
+async def test_only_the_refused_delivery_is_dead_lettered() -> None:
+    items = [make_post(i) for i in range(5)]
+    async with WebhookReceiver() as hook:
+        sink = WebhookSink(hook.hook_url, concurrency=1)
+        hook.fail_next(400)  # the first request is refused for good
+        p = Pipeline(
+            sources=[StaticSource(items, page_size=5)],
+            sinks={"hook": sink},
+            policies={"hook": POLICY},
+        )
+        report = await p.run_once()
+        await sink.aclose()
+        letters = await p.state.dead_letters()
+    assert report.dead_lettered == {"hook": 1}
+    assert report.delivered == {"hook": 4}
+    assert len(hook.accepted) == 4
+    assert [letter.key for letter in letters] == [hook.requests[0].headers["idempotency-key"]]

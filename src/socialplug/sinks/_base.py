@@ -207,15 +207,22 @@ async def deliver_each(
             for delivery in batch:
                 tg.start_soon(guarded, delivery)
     if errors:
-        raise combine(errors, total=len(batch))
+        done = [d.key for d in batch if accepted is not None and accepted(d.key)]
+        raise combine(errors, total=len(batch), delivered=done)
 
 
-def combine(errors: Sequence[BaseException], *, total: int) -> DeliveryError:
-    """One error for a batch: retryable when any failure is, with the longest Retry-After."""
+def combine(
+    errors: Sequence[BaseException], *, total: int, delivered: Sequence[str] = ()
+) -> DeliveryError:
+    """
+    One error for a batch: retryable when any failure is, with the longest Retry-After, and
+    the keys that did get through (so the runtime dead-letters only the rest).
+    """
     classified = [e for e in errors if isinstance(e, DeliveryError)]
     retryable = [e for e in classified if e.retryable]
     first = (retryable or classified)[0]
     if len(errors) == 1:
+        first.delivered = tuple(delivered)
         return first
     delays = [e.retry_after for e in retryable if e.retry_after is not None]
     return DeliveryError(
@@ -223,6 +230,7 @@ def combine(errors: Sequence[BaseException], *, total: int) -> DeliveryError:
         retryable=bool(retryable),
         retry_after=max(delays) if delays else None,
         status_code=first.status_code,
+        delivered=delivered,
     )
 
 

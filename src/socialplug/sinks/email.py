@@ -244,6 +244,13 @@ class EmailSink:
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
         """Send the messages of *batch* over one SMTP session."""
+        try:
+            await self._deliver(batch)
+        except DeliveryError as exc:
+            exc.delivered = tuple(d.key for d in batch if d.key in self._sent)
+            raise
+
+    async def _deliver(self, batch: Sequence[Delivery]) -> None:
         if not self.to:
             raise DeliveryError("email: no recipients configured", retryable=False)
         pending = [(k, m) for k, m in self.messages(batch) if k not in self._sent]

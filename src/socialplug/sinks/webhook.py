@@ -149,7 +149,8 @@ class WebhookSink(HttpSinkBase):
             for index in range(lanes):
                 tg.start_soon(lane, index)
         if errors:
-            raise combine(errors, total=len(batch))
+            done = [d.key for d in batch if self._was_accepted(d.key)]
+            raise combine(errors, total=len(batch), delivered=done)
 
     async def aclose(self) -> None:
         """Close the connections this sink opened (not an injected client); idempotent."""
