@@ -71,10 +71,14 @@ class WebhookSink(HttpSinkBase):
 
     _lanes: list[httpx.AsyncHTTPTransport] = attrs.field(init=False, factory=list, repr=False)
     _tls: ssl.SSLContext | None = attrs.field(init=False, default=None, repr=False)
+    _target: httpx.URL | None = attrs.field(init=False, default=None, repr=False)
+    _name: str | None = attrs.field(init=False, default=None, repr=False)
 
     @property
     def _what(self) -> str:
-        return f"webhook {host_of(self.url)}"
+        if self._name is None:
+            self._name = f"webhook {host_of(self.url)}"
+        return self._name
 
     def encode(self, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
         """Return the body bytes and headers of the request for *delivery*."""
@@ -99,9 +103,11 @@ class WebhookSink(HttpSinkBase):
             return
         # An owned sink gives each lane its own keep-alive connection and talks to the
         # transport directly: a shared pool's bookkeeping grows with its connections.
+        if self._target is None:
+            self._target = httpx.URL(self.url)  # parsed once, not per request
         request = httpx.Request(
             self.method,
-            self.url,
+            self._target,
             content=content,
             headers=headers,
             extensions={"timeout": self._timeouts},
