@@ -6,6 +6,7 @@ batch does not resend what got through.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import weakref
@@ -81,6 +82,7 @@ def url_secrets(url: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
+@functools.lru_cache(maxsize=256)
 def host_of(url: str) -> str:
     """The host of *url*, the only part of a webhook URL that is safe to show."""
     try:
