@@ -75,8 +75,7 @@ def make_alert(
 
 
 def deliveries(*items: Item, sink: str = "s", route: str = "r") -> list[Delivery]:
-    key = lambda i: i.key  # noqa: E731
     return [
-        Delivery(item=i, route=route, sink=sink, key=delivery_key(route, sink, key(i)))
+        Delivery(item=i, route=route, sink=sink, key=delivery_key(route, sink, i.key))
         for i in items
     ]
