@@ -52,6 +52,11 @@ __all__ = [
     "TeamsImitation",
     "WebhookReceiver",
     "ZendeskImitation",
+    "discord_pings",
+    "validate_adaptive_card",
+    "validate_adf",
+    "validate_discord_message",
+    "validate_slack_message",
 ]
 
 
