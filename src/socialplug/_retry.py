@@ -91,15 +91,21 @@ def retrying(
             if asked is not None
             else backoff(state.attempt_number)
         )
-        if on_retry is not None and exc is not None:
-            on_retry(exc, delay)
         return delay
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        # Told only when a retry will happen (tenacity computes the wait of the last,
+        # stopping attempt too).
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and exc is not None and state.next_action is not None:
+            on_retry(exc, state.next_action.sleep)
 
     return tenacity.AsyncRetrying(
         stop=stop,
         wait=wait,
         retry=tenacity.retry_if_exception(is_retryable),
         sleep=sleep,
+        before_sleep=before_sleep,
         reraise=True,
     )
 
