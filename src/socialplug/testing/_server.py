@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 
-__all__ = ["Recorded", "Reply", "ReplayServer", "serve"]
+__all__ = ["Recorded", "ReplayServer", "Reply", "serve"]
 
 
 @attrs.frozen(kw_only=True)
