@@ -149,7 +149,6 @@ class Pipeline:
         detectors: Stateful stages emitting alerts (spikes, incidents, digests).
         state: Cursors, seen keys, dead letters, detector state.
         policies: Batching, concurrency and retries per sink key.
-        page_size_hint: Posts per page for built-in sources that let the caller choose.
         buffer: Pages in flight between stages (backpressure bound).
         clock: Time for detectors, retries and ticks (inject a ManualClock in tests).
         tick_interval: Seconds between detector ticks while following.
