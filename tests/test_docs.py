@@ -4,7 +4,9 @@ Every ```python block in docs/ runs.
 The blocks of one page run in order in one namespace (a page may build on its earlier
 blocks), in a fresh interpreter, in a temporary folder holding a copy of ``examples/data``,
 with proxies pointing nowhere so that nothing reaches beyond loopback. A block opts out with
-``<!-- skip: reason -->`` on the line before its fence.
+``<!-- skip: reason -->`` on the line before its fence; a block that needs a machine service
+says so with ``<!-- service: Redis 6379 -->`` there instead, and its page is skipped (failed
+in CI) when nothing listens on that port.
 """
 
 from __future__ import annotations
@@ -20,11 +22,14 @@ from pathlib import Path
 import attrs
 import pytest
 
+from conftest import require_service
+
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w+-]*)[^`]*$")
 SKIP = re.compile(r"^\s*<!--\s*skip:\s*(?P<reason>.*?)\s*-->\s*$")
+SERVICE = re.compile(r"^\s*<!--\s*service:\s*(?P<name>.+?)\s+(?P<port>\d+)\s*-->\s*$")
 
 RUNNER = """
 import json, sys
@@ -42,6 +47,7 @@ class Block:
     line: int  # of the first code line, 0-based
     code: str
     skip: str | None
+    service: tuple[str, int] | None = None
 
 
 def blocks_of(page: Path) -> list[Block]:
@@ -62,9 +68,18 @@ def blocks_of(page: Path) -> list[Block]:
         if lang in ("python", "py"):
             before = next((lines[j] for j in range(i - 1, -1, -1) if lines[j].strip()), "")
             skipped = SKIP.match(before)
+            service = SERVICE.match(before)
             code = "\n".join(line[indent:] for line in lines[start:end])
             rel = page.relative_to(ROOT).as_posix()
-            out.append(Block(rel, start, code, skipped["reason"] if skipped else None))
+            out.append(
+                Block(
+                    rel,
+                    start,
+                    code,
+                    skipped["reason"] if skipped else None,
+                    (service["name"], int(service["port"])) if service else None,
+                )
+            )
         i = end + 1
     return out
 
@@ -96,9 +111,12 @@ def test_skips_give_reasons():
 @pytest.mark.parametrize("page", PAGES, ids=[p.relative_to(DOCS).as_posix() for p in PAGES])
 def test_page_code_runs(page, tmp_path):
     """The page's python blocks run, in order, offline, without error."""
-    blocks = [attrs.asdict(b) for b in blocks_of(page) if b.skip is None]
-    if not blocks:
+    runnable = [b for b in blocks_of(page) if b.skip is None]
+    if not runnable:
         pytest.skip("every block of this page opts out")
+    for service in sorted({b.service for b in runnable if b.service is not None}):
+        require_service(*service)
+    blocks = [{"file": b.file, "line": b.line, "code": b.code} for b in runnable]
     shutil.copytree(ROOT / "examples" / "data", tmp_path / "examples" / "data")
     (tmp_path / "blocks.json").write_text(json.dumps(blocks), encoding="utf-8")
     (tmp_path / "runner.py").write_text(RUNNER, encoding="utf-8")
