@@ -20,6 +20,10 @@ def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Route:
     """
@@ -54,7 +58,7 @@ class Router:
     Routes are validated against the configured sinks when the pipeline is built.
     """
 
-    routes: tuple[Route, ...] = attrs.field(converter=tuple)
+    routes: tuple[Route, ...] = attrs.field(converter=_routes)
     default: Route | None = attrs.field(default=None, kw_only=True)
     fan_out: bool = attrs.field(default=False, kw_only=True)
     _by_name: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)
