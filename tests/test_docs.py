@@ -15,14 +15,13 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import attrs
 import pytest
-
-from conftest import require_service
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,6 +38,18 @@ for block in blocks:
     code = compile("\\n" * block["line"] + block["code"], block["file"], "exec")
     exec(code, namespace)
 """
+
+
+def require_service(name: str, port: int) -> None:
+    """Skip (fail in CI) unless something listens on 127.0.0.1:*port*."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0):
+            return
+    except OSError:
+        reason = f"{name} is not running on 127.0.0.1:{port}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"required in CI: {reason}")
+        pytest.skip(reason)
 
 
 @attrs.frozen
