@@ -1,8 +1,9 @@
 """
 Sources: where posts come from.
 
-Platform sources load on first use, so ``import socialplug`` stays free of HTTP and
-platform dependencies.
+Platform sources live in their public modules (``socialplug.sources.reddit``, ...) and are
+re-exported here, loaded on first use, so ``import socialplug`` stays free of HTTP and
+platform dependencies; optional dependencies (feedparser, uvicorn) load only when used.
 """
 
 from __future__ import annotations
@@ -17,21 +18,39 @@ from ._jsonl import JSONLSource as JSONLSource
 if TYPE_CHECKING:
     from .bluesky import BlueskySource as BlueskySource
     from .bluesky import JetstreamSource as JetstreamSource
+    from .feeds import FeedsSource as FeedsSource
+    from .hackernews import HackerNewsSource as HackerNewsSource
+    from .http import HTTPSource as HTTPSource
     from .mastodon import MastodonSource as MastodonSource
+    from .reddit import RedditSource as RedditSource
+    from .webhook import WebhookSource as WebhookSource
+    from .x import XSource as XSource
 
 
 __all__ = [
     "BlueskySource",
+    "FeedsSource",
+    "HTTPSource",
+    "HackerNewsSource",
     "IterableSource",
     "JSONLSource",
     "JetstreamSource",
     "MastodonSource",
+    "RedditSource",
+    "WebhookSource",
+    "XSource",
 ]
 
 _LAZY = {
     "BlueskySource": ".bluesky",
+    "FeedsSource": ".feeds",
+    "HTTPSource": ".http",
+    "HackerNewsSource": ".hackernews",
     "JetstreamSource": ".bluesky",
     "MastodonSource": ".mastodon",
+    "RedditSource": ".reddit",
+    "WebhookSource": ".webhook",
+    "XSource": ".x",
 }
 
 
