@@ -68,16 +68,34 @@ def test_public_names_have_docstrings():
     assert not undocumented
 
 
+def dist_name(requirement: str) -> str:
+    return re.split(r"[\[<>=!~; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def core_closure(requirements: list[str]) -> set[str]:
+    """The distributions the core dependencies pull in, transitively (extras not followed)."""
+    seen: set[str] = set()
+    todo = [dist_name(r) for r in requirements]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        todo += [dist_name(r) for r in requires if "extra ==" not in r]
+    return seen
+
+
 def extra_modules() -> set[str]:
-    """Top-level import names of every optional dependency declared in pyproject.toml."""
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
-    dists = {
-        re.split(r"[\[<>=!~; ]", req, maxsplit=1)[0].lower().replace("_", "-")
-        for reqs in extras.values()
-        for req in reqs
-    } - {"socialplug"}
+    """Top-level import names of every optional dependency declared in pyproject.toml that
+    the core dependencies do not already pull in."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    dists = {dist_name(req) for reqs in extras.values() for req in reqs} - {"socialplug"}
+    dists -= core_closure(project["dependencies"])
     by_dist: dict[str, set[str]] = {}
     for module, owners in importlib.metadata.packages_distributions().items():
         for owner in owners:
