@@ -11,6 +11,7 @@ in CI) when nothing listens on that port.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -149,3 +150,32 @@ def test_page_code_runs(page, tmp_path):
         check=False,
     )
     assert done.returncode == 0, f"{page.name} failed:\n{done.stdout}\n{done.stderr}"
+
+
+def load_nav_hook():
+    spec = importlib.util.spec_from_file_location("nav_slots", DOCS / ".hooks" / "nav_slots.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nav_slots_expand_globs_and_drop_empty_sections(tmp_path):
+    """Glob entries list the pages not named elsewhere, sorted; empty sections vanish."""
+    for page in ("index.md", "how-to/a.md", "how-to/b.md", "how-to/c.md", "extra.md"):
+        (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / page).write_text("# x\n")
+    nav = [
+        {"Home": "index.md"},
+        {"How-to": ["how-to/b.md", "how-to/*.md"]},
+        {"Sinks": ["sinks/*.md"]},
+        {"More": ["*.md"]},
+    ]
+    config = load_nav_hook().on_config({"nav": nav, "docs_dir": str(tmp_path)})
+
+    assert config["nav"] == [
+        {"Home": "index.md"},
+        {"How-to": ["how-to/b.md", "how-to/a.md", "how-to/c.md"]},
+        {"More": ["extra.md"]},
+    ]
