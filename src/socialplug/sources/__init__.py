@@ -2,8 +2,8 @@
 Sources: where posts come from.
 
 Platform sources live in their public modules (``socialplug.sources.reddit``, ...) and are
-re-exported here, loaded on first use, so ``import socialplug`` stays free of HTTP and
-platform dependencies; optional dependencies (feedparser, uvicorn) load only when used.
+re-exported here. They load on first use, so ``import socialplug`` stays light (no HTTP
+client, no optional dependency) until a platform is actually used.
 """
 
 from __future__ import annotations
@@ -27,6 +27,18 @@ if TYPE_CHECKING:
     from .x import XSource as XSource
 
 
+_LAZY = {
+    "BlueskySource": "bluesky",
+    "FeedsSource": "feeds",
+    "HTTPSource": "http",
+    "HackerNewsSource": "hackernews",
+    "JetstreamSource": "bluesky",
+    "MastodonSource": "mastodon",
+    "RedditSource": "reddit",
+    "WebhookSource": "webhook",
+    "XSource": "x",
+}
+
 __all__ = [
     "BlueskySource",
     "FeedsSource",
@@ -41,29 +53,16 @@ __all__ = [
     "XSource",
 ]
 
-_LAZY = {
-    "BlueskySource": ".bluesky",
-    "FeedsSource": ".feeds",
-    "HTTPSource": ".http",
-    "HackerNewsSource": ".hackernews",
-    "JetstreamSource": ".bluesky",
-    "MastodonSource": ".mastodon",
-    "RedditSource": ".reddit",
-    "WebhookSource": ".webhook",
-    "XSource": ".x",
-}
-
 
 def __getattr__(name: str) -> Any:
-    """Import a platform source when it is first asked for."""
     module = _LAZY.get(name)
     if module is None:
         msg = f"module {__name__!r} has no attribute {name!r}"
         raise AttributeError(msg)
-    value = getattr(importlib.import_module(module, __name__), name)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted(__all__)
