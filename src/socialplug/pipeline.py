@@ -265,7 +265,7 @@ class Pipeline:
     ) -> RunReport:
         """
         Deliver dead-lettered items again to the sink that refused them; what succeeds is
-        removed from the store, what fails again stays (with its attempt count raised).
+        removed from the store, what fails again stays in it (and is counted in the report).
         """
         from ._runtime import replay_dead_letters  # noqa: PLC0415
 
