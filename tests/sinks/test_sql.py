@@ -40,15 +40,15 @@ class TestSQLiteSink:
 
         (row,) = sqlite_rows(tmp_path / "out.db")
         assert post.key == row["key"]
-        assert "mastodon" == row["platform"]
-        assert "rider3@example.social" == row["author"]
+        assert row["platform"] == "mastodon"
+        assert row["author"] == "rider3@example.social"
         assert post.created_at == datetime.fromisoformat(row["created_at"])
         assert post.text == row["text"]
-        assert "negative" == row["sentiment"]
-        assert -0.8 == row["sentiment_score"]
-        assert ["rail"] == json.loads(row["matched"])
-        assert "ops" == row["route"]
-        assert 3 == row["likes"]
+        assert row["sentiment"] == "negative"
+        assert row["sentiment_score"] == -0.8
+        assert json.loads(row["matched"]) == ["rail"]
+        assert row["route"] == "ops"
+        assert row["likes"] == 3
         back = item_of_row(row)
         assert post == back
         assert isinstance(back, Post)
@@ -65,11 +65,11 @@ class TestSQLiteSink:
         await sink.aclose()
 
         rows = sqlite_rows(tmp_path / "out.db", "mentions")
-        assert 5 == len(rows)
+        assert len(rows) == 5
         assert {p.key for p in posts} == {r["key"] for r in rows}
         by_key = {r["key"]: r for r in rows}
-        assert "edited" == by_key[posts[2].key]["text"]
-        assert "high" == by_key[posts[2].key]["severity"]
+        assert by_key[posts[2].key]["text"] == "edited"
+        assert by_key[posts[2].key]["severity"] == "high"
         assert SQLiteSink.idempotent
 
     async def test_older_table_is_migrated_keeping_its_rows(self, tmp_path):
@@ -86,11 +86,12 @@ class TestSQLiteSink:
         await sink.aclose()
 
         rows = sqlite_rows(path)
-        assert ["mastodon:https://example.social/@rail/1130000001", "old:1"] == [
-            r["key"] for r in rows
+        assert [r["key"] for r in rows] == [
+            "mastodon:https://example.social/@rail/1130000001",
+            "old:1",
         ]
-        assert "kept" == rows[1]["text"]
-        assert "ops" == rows[0]["route"]
+        assert rows[1]["text"] == "kept"
+        assert rows[0]["route"] == "ops"
 
     async def test_alerts_are_stored_too(self, tmp_path):
         """An alert gets a row of kind 'alert' and round-trips."""
@@ -108,7 +109,7 @@ class TestSQLiteSink:
         await sink.aclose()
 
         (row,) = sqlite_rows(tmp_path / "a.db")
-        assert ("alert", "P2") == (row["kind"], row["severity"])
+        assert (row["kind"], row["severity"]) == ("alert", "P2")
         assert alert == item_of_row(row)
 
     async def test_locked_database_is_retryable_and_sink_recovers(self, tmp_path):
@@ -126,7 +127,7 @@ class TestSQLiteSink:
         await sink.aclose()
 
         assert info.value.retryable
-        assert 2 == len(sqlite_rows(path))
+        assert len(sqlite_rows(path)) == 2
 
     async def test_foreign_table_is_a_permanent_failure(self, tmp_path):
         """A table of the same name that is not ours is refused without retry."""
@@ -184,13 +185,13 @@ class TestPostgresSink:
         await sink.aclose()
 
         rows = await pg_rows(conn, table)
-        assert 50 == len(rows)
+        assert len(rows) == 50
         by_key = {r["key"]: r for r in rows}
         row = by_key[posts[3].key]
-        assert "v2" == row["text"]
+        assert row["text"] == "v2"
         assert posts[3].created_at == row["created_at"]
-        assert ["rail"] == row["matched"]
-        assert -0.8 == row["sentiment_score"]
+        assert row["matched"] == ["rail"]
+        assert row["sentiment_score"] == -0.8
         assert posts[7] == item_of_row(by_key[posts[7].key])
 
     async def test_existing_table_is_migrated(self, pg):
@@ -203,8 +204,8 @@ class TestPostgresSink:
         await sink.aclose()
 
         rows = await pg_rows(conn, table)
-        assert 2 == len(rows)
-        assert "mastodon" == rows[0]["platform"]
+        assert len(rows) == 2
+        assert rows[0]["platform"] == "mastodon"
 
     async def test_injected_connection_is_used_and_not_closed(self, pg):
         """With connection=..., the sink writes through it and leaves it open."""
@@ -218,7 +219,7 @@ class TestPostgresSink:
 
         assert not mine.closed
         await mine.close()
-        assert 2 == len(await pg_rows(conn, table))
+        assert len(await pg_rows(conn, table)) == 2
 
     async def test_unreachable_server_is_retryable_without_secret(self, unused_tcp_port):
         """A refused connection is retryable; the password never shows in errors or repr."""
@@ -243,4 +244,4 @@ class TestPostgresSink:
         await sink.aclose()
 
         assert not info.value.retryable
-        assert 1 == len(await pg_rows(conn, table))
+        assert len(await pg_rows(conn, table)) == 1
