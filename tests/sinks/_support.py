@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +77,70 @@ def deliveries(
         Delivery(item=p, route=route, sink=sink, key=delivery_key(route, sink, p.key))
         for p in posts
     ]
+
+
+CONSUMER = Path(__file__).with_name("_consume.py")
+
+
+def run_consumer(
+    broker: str, config: dict[str, object], record: Path, expected: int, hang_after: int | None
+) -> subprocess.Popen[bytes]:
+    """Start the consumer process of the crash tests (see ``_consume.py``)."""
+    args = [sys.executable, str(CONSUMER), broker, json.dumps(config), str(record), str(expected)]
+    if hang_after is not None:
+        args.append(str(hang_after))
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(predicate: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll *predicate* until it holds; fail the test after *timeout* seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def crash_and_resume(
+    broker: str,
+    first: dict[str, object],
+    second: dict[str, object],
+    keys: list[str],
+    tmp_path: Path,
+    *,
+    hang_after: int = 2,
+    timeout: float = 45,
+) -> list[str]:
+    """
+    Consume *keys* in a process that is killed while a page is handled but not committed,
+    then in a fresh process with *second*'s configuration; return every key recorded, in
+    order, with repeats. Fails if a key is missing.
+    """
+    record = tmp_path / "record.txt"
+    hung = Path(str(record) + ".hung")
+    proc = run_consumer(broker, first, record, len(keys), hang_after)
+    try:
+        wait_for(lambda: hung.exists() or proc.poll() is not None, timeout=timeout, what="hang")
+        if proc.poll() is not None:
+            pytest.fail(f"first consumer exited early: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+    before = record.read_text().splitlines()
+    proc = run_consumer(broker, second, record, len(keys), None)
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+        got = set(record.read_text().splitlines())
+        pytest.fail(
+            f"second consumer hung; missing {len(set(keys) - got)}: {err.decode()[-2000:]}"
+        )
+    assert proc.returncode == 0, err.decode()[-2000:]
+    recorded = record.read_text().splitlines()
+    committed = Path(str(record) + ".committed").read_text().splitlines()
+    assert set(keys) == set(recorded), f"lost: {sorted(set(keys) - set(recorded))[:5]}"
+    assert set(keys) == set(committed), f"never acknowledged: {set(keys) - set(committed)}"
+    assert len(before) >= int(hung.read_text())
+    return recorded
