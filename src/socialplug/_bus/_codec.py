@@ -98,9 +98,17 @@ def load_cursor(cursor: str, /) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
-def make_page(items: Sequence[Post | Malformed], ids: Iterable[Any], /) -> Page:
-    """Return the page of decoded *items* whose cursor acknowledges *ids*."""
+def make_page(
+    items: Sequence[Post | Malformed], ids: Iterable[Any], /, *, cursor: str | None = None
+) -> Page:
+    """
+    Return the page of decoded *items* whose cursor acknowledges *ids* (or is *cursor*).
+    """
     posts = tuple(i for i in items if isinstance(i, Post))
     malformed = tuple(i for i in items if isinstance(i, Malformed))
     # attrs' mypy plugin cannot type the ``tuple`` converters of Page's fields.
-    return Page(posts=posts, cursor=dump_cursor(ids), malformed=malformed)  # type: ignore[arg-type]
+    return Page(
+        posts=posts,  # type: ignore[arg-type]
+        cursor=dump_cursor(ids) if cursor is None else cursor,
+        malformed=malformed,  # type: ignore[arg-type]
+    )
