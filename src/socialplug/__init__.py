@@ -8,34 +8,49 @@ with at-least-once delivery, checkpoint-after-ack and no duplicate alerts.
 
 from __future__ import annotations
 
-from . import exceptions, filters, routing
+from . import exceptions, filters, routing, sinks, sources, state, sync
 from ._http import RetryPolicy
+from .clock import Clock, ManualClock, SystemClock
 from .model import Alert, Author, DeadLetter, Delivery, Engagement, Malformed, Media, Page, Post
+from .pipeline import Pipeline, RunReport, SinkPolicy
 from .routing import Route, Router
+from .state import MemoryStateStore, SQLiteStateStore
 from .typing import Filter, Sink, Source, StateStore, Transform
 
 
 __all__ = [
     "Alert",
     "Author",
+    "Clock",
     "DeadLetter",
     "Delivery",
     "Engagement",
     "Filter",
     "Malformed",
+    "ManualClock",
     "Media",
+    "MemoryStateStore",
     "Page",
+    "Pipeline",
     "Post",
     "RetryPolicy",
     "Route",
     "Router",
+    "RunReport",
+    "SQLiteStateStore",
     "Sink",
+    "SinkPolicy",
     "Source",
     "StateStore",
+    "SystemClock",
     "Transform",
     "exceptions",
     "filters",
     "routing",
+    "sinks",
+    "sources",
+    "state",
+    "sync",
 ]
 
 __version__ = "0.1.0"

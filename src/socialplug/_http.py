@@ -9,6 +9,7 @@ responses into retryable and permanent failures, and builds the tenacity retry l
 from __future__ import annotations
 
 import email.utils
+import random
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -88,14 +89,19 @@ def retrying(
     stop: tenacity.stop.stop_base = tenacity.stop_after_attempt(policy.attempts)
     if policy.timeout is not None:
         stop = stop | tenacity.stop_after_delay(policy.timeout)
-    backoff = tenacity.wait_exponential_jitter(
-        initial=policy.wait_initial, max=policy.wait_max, jitter=policy.wait_jitter
-    )
+
+    def backoff(attempt: int) -> float:
+        exponential = policy.wait_initial * 2.0 ** max(0, attempt - 1)
+        return min(policy.wait_max, exponential) + random.uniform(0, policy.wait_jitter)  # noqa: S311
 
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         asked = _retry_after_of(exc)
-        delay = min(asked, policy.max_retry_after) if asked is not None else float(backoff(state))
+        delay = (
+            min(asked, policy.max_retry_after)
+            if asked is not None
+            else backoff(state.attempt_number)
+        )
         if on_retry is not None and exc is not None:
             on_retry(exc, delay)
         return delay

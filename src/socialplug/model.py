@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
@@ -68,6 +68,22 @@ def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if isinstance(value, MappingProxyType):
         return value
     return MappingProxyType(dict(value))
+
+
+def _strs(value: Iterable[str]) -> tuple[str, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
+
+
+def _media(value: Iterable[Media]) -> tuple[Media, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
+
+
+def _posts(value: Iterable[Post]) -> tuple[Post, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
+
+
+def _malformed(value: Iterable[Malformed]) -> tuple[Malformed, ...]:
+    return value if isinstance(value, tuple) else tuple(value)
 
 
 def _parse_time(value: str) -> datetime:
@@ -199,10 +215,10 @@ class Post:
     repost_of: Post | None = None
     quote_of: Post | None = None
     engagement: Engagement = _NO_ENGAGEMENT
-    tags: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    mentions: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    links: tuple[str, ...] = attrs.field(default=(), converter=tuple)
-    media: tuple[Media, ...] = attrs.field(default=(), converter=tuple)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    mentions: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    links: tuple[str, ...] = attrs.field(default=(), converter=_strs)
+    media: tuple[Media, ...] = attrs.field(default=(), converter=_media)
     sensitive: bool = False
     spoiler: str | None = None
     event: Literal["create", "update", "delete"] = "create"
@@ -302,7 +318,7 @@ class Alert:
     route: str | None = None
     team: str | None = None
     url: str | None = None
-    posts: tuple[Post, ...] = attrs.field(default=(), converter=tuple)
+    posts: tuple[Post, ...] = attrs.field(default=(), converter=_posts)
     data: Mapping[str, Any] = attrs.field(default=_EMPTY, converter=_frozen, hash=False)
     annotations: Mapping[str, Any] = attrs.field(
         default=_EMPTY, converter=_frozen, hash=False, repr=False
@@ -430,9 +446,9 @@ class Page:
         malformed: Items of this page that could not be decoded.
     """
 
-    posts: tuple[Post, ...] = attrs.field(default=(), converter=tuple)
+    posts: tuple[Post, ...] = attrs.field(default=(), converter=_posts)
     cursor: str | None = None
-    malformed: tuple[Malformed, ...] = attrs.field(default=(), converter=tuple)
+    malformed: tuple[Malformed, ...] = attrs.field(default=(), converter=_malformed)
 
 
 @attrs.frozen(kw_only=True)

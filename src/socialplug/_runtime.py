@@ -1,0 +1,604 @@
+"""
+The engine: moves pages from sources through the stages to the sinks, concurrently, with
+bounded channels, and commits each source's cursor only after its pages were handled.
+
+Shape of a run::
+
+    source pumps ──page──▶ process ──chunks──▶ batcher (one per sink) ──batch──▶ deliver
+         ▲                                                                         │
+         └──────────── cursor committed, in page order, once every delivery ◀──────┘
+                       of the page was acknowledged, skipped as a duplicate,
+                       or dead-lettered
+
+Every page carries a tracker whose count holds one token for the processing stage plus one
+per delivery. A page is complete when the count reaches zero; a source's cursor advances to
+the last of its *consecutive* complete pages, so a crash at any moment re-reads at most the
+pages that were in flight, and the state store's seen keys (or the sink's own idempotency)
+keep the replay from delivering anything twice.
+
+This is the only module that spawns tasks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import inspect
+import json
+import logging
+import signal
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._http import call_with_retry
+from .exceptions import FetchError, RoutingError, SinkError, SocialplugError, SourceError
+from .model import Alert, DeadLetter, Delivery, Item, Malformed, Page, Post, item_to_dict
+from .model import delivery_key as _delivery_key
+
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline, RunReport
+    from .typing import Source
+
+__all__ = ["closing", "replay_dead_letters", "run_pipeline"]
+
+log = logging.getLogger("socialplug.runtime")
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def closing(it: AsyncIterator[T], /) -> AsyncIterator[AsyncIterator[T]]:
+    """
+    Like :func:`contextlib.aclosing`, for any async iterator: close it deterministically if
+    it can be closed (async generators can), so ``finally`` blocks in sources run on
+    cancellation, not at garbage collection.
+    """
+    try:
+        yield it
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            with anyio.CancelScope(shield=True):
+                await aclose()
+
+
+@attrs.define(eq=False)
+class _SourceState:
+    source: Source
+    name: str
+    queue: deque[_Track] = attrs.Factory(deque)
+    lock: anyio.Lock = attrs.Factory(anyio.Lock)
+    last_read: str | None = None
+
+
+@attrs.define(eq=False, slots=True)
+class _Track:
+    """One page in flight: a processing token plus one per delivery."""
+
+    owner: _SourceState | None
+    cursor: str | None
+    pending: int = 1
+    done: bool = False
+
+
+_Entry = tuple[Delivery, _Track]
+
+
+@attrs.define(eq=False)
+class _Counters:
+    read: int = 0
+    kept: int = 0
+    filtered: int = 0
+    malformed: int = 0
+    unrouted: int = 0
+    routed: Counter[str] = attrs.Factory(Counter)
+    delivered: Counter[str] = attrs.Factory(Counter)
+    duplicates: int = 0
+    retried: Counter[str] = attrs.Factory(Counter)
+    dead_lettered: Counter[str] = attrs.Factory(Counter)
+    alerts: int = 0
+    pages: int = 0
+    commits: int = 0
+    errors: list[str] = attrs.Factory(list)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"
+
+
+class _Run:
+    """The state of one run of one pipeline."""
+
+    def __init__(self, pipeline: Pipeline, *, follow: bool) -> None:
+        self.p = pipeline
+        self.follow = follow
+        self.store = pipeline.state
+        self.clock = pipeline.clock
+        self.c = _Counters()
+        self.route_of = pipeline.route_of()
+        self.filters = tuple(pipeline.filters)
+        self.transforms = tuple(pipeline.transforms)
+        self.detectors = tuple(pipeline.detectors)
+        self.sources = [_SourceState(source=s, name=s.name) for s in pipeline.sources]
+        self._targets: dict[str, tuple[str, ...]] = {}
+        self._sink_sends: dict[str, MemoryObjectSendStream[list[_Entry]]] = {}
+        self._source_scope = anyio.CancelScope()
+        self._work_scope = anyio.CancelScope()
+        self.stopped_by = "end"
+
+    # -- routing ------------------------------------------------------------------------
+
+    def _targets_of(self, route: str) -> tuple[str, ...]:
+        found = self._targets.get(route)
+        if found is None:
+            found = tuple(self.p.targets(route))
+            for sink in found:
+                if sink not in self.p.sinks:
+                    known = ", ".join(sorted(self.p.sinks)) or "none"
+                    msg = (
+                        f"route {route!r} targets sink {sink!r}, which is not configured ({known})"
+                    )
+                    raise RoutingError(msg, target=sink)
+            self._targets[route] = found
+        return found
+
+    def _fan(
+        self,
+        item: Item,
+        routes: Iterable[str],
+        track: _Track,
+        out: dict[str, list[_Entry]],
+    ) -> None:
+        routed = self.c.routed
+        key = item.key
+        for route in routes:
+            routed[route] += 1
+            for sink in self._targets_of(route):
+                delivery = Delivery(
+                    item=item, route=route, sink=sink, key=_delivery_key(route, sink, key)
+                )
+                entries = out.get(sink)
+                if entries is None:
+                    out[sink] = [(delivery, track)]
+                else:
+                    entries.append((delivery, track))
+                track.pending += 1
+
+    async def _send_out(self, out: dict[str, list[_Entry]]) -> None:
+        for sink, entries in out.items():
+            await self._sink_sends[sink].send(entries)
+
+    # -- acknowledgement and commit -----------------------------------------------------
+
+    async def _ack(self, track: _Track, count: int = 1) -> None:
+        track.pending -= count
+        if track.pending == 0:
+            track.done = True
+            owner = track.owner
+            if owner is not None:
+                await self._commit(owner)
+
+    async def _commit(self, st: _SourceState) -> None:
+        async with st.lock:
+            cursor: str | None = None
+            queue = st.queue
+            while queue and queue[0].done:
+                track = queue.popleft()
+                if track.cursor is not None:
+                    cursor = track.cursor
+            if cursor is None:
+                return
+            with anyio.CancelScope(shield=True):
+                await self.store.set_cursor(st.name, cursor)
+                self.c.commits += 1
+                commit = getattr(st.source, "commit", None)
+                if commit is not None:
+                    await commit(cursor)
+
+    # -- dead letters -------------------------------------------------------------------
+
+    async def _dead_letter_malformed(self, items: Sequence[Malformed], origin: str) -> None:
+        now = self.clock.now()
+        await self.store.add_dead_letters(
+            [
+                DeadLetter(
+                    kind="malformed",
+                    origin=m.source or origin,
+                    reason=m.reason,
+                    payload=m.payload,
+                    created_at=now,
+                )
+                for m in items
+            ]
+        )
+        self.c.malformed += len(items)
+        log.warning("%s: skipped %d malformed item(s): %s", origin, len(items), items[0].reason)
+
+    async def _dead_letter_post(self, post: Post, origin: str, reason: str) -> None:
+        letter = DeadLetter(
+            kind="malformed",
+            origin=origin,
+            reason=reason,
+            payload=json.dumps(item_to_dict(post), ensure_ascii=False),
+            created_at=self.clock.now(),
+        )
+        await self.store.add_dead_letters([letter])
+        self.c.malformed += 1
+        self.c.errors.append(f"{origin}: {reason}")
+        log.error("%s: %s (post %s dead-lettered)", origin, reason, post.key)
+
+    # -- stages -------------------------------------------------------------------------
+
+    async def _pump(
+        self, st: _SourceState, send: MemoryObjectSendStream[tuple[_Track, Page]]
+    ) -> None:
+        cursor = await self.store.get_cursor(st.name)
+        failures = 0
+        while True:
+            try:
+                async with closing(st.source.pages(cursor, follow=self.follow)) as pages:
+                    async for page in pages:
+                        failures = 0
+                        track = _Track(st, page.cursor)
+                        st.queue.append(track)
+                        self.c.pages += 1
+                        self.c.read += len(page.posts)
+                        try:
+                            if page.malformed:
+                                await self._dead_letter_malformed(page.malformed, st.name)
+                            await send.send((track, page))
+                        except BaseException:
+                            st.queue.remove(track)
+                            raise
+                        if page.cursor is not None:
+                            st.last_read = cursor = page.cursor
+                return
+            except SourceError as exc:
+                self.c.errors.append(f"{st.name}: {exc}")
+                log.error("source %s failed: %s", st.name, exc)
+                retryable = isinstance(exc, FetchError) and exc.retryable
+                if not (self.follow and retryable):
+                    return
+                failures += 1
+                delay = min(300.0, 2.0 ** min(failures, 8))
+                log.info("restarting source %s in %.0fs", st.name, delay)
+                await self.clock.sleep(delay)
+                cursor = st.last_read if st.last_read is not None else cursor
+
+    async def _sources(self, send: MemoryObjectSendStream[tuple[_Track, Page]]) -> None:
+        async with send:
+            with self._source_scope:
+                async with anyio.create_task_group() as tg:
+                    for st in self.sources:
+                        tg.start_soon(self._pump, st, send, name=f"source:{st.name}")
+                    if self.follow and self.detectors:
+                        tg.start_soon(self._ticker, name="detectors:tick")
+                if not self.follow and self.detectors:
+                    await self._tick_once()
+
+    async def _ticker(self) -> None:
+        while True:
+            await self.clock.sleep(self.p.tick_interval)
+            await self._tick_once()
+
+    async def _tick_once(self) -> None:
+        now = self.clock.now()
+        track = _Track(None, None)
+        out: dict[str, list[_Entry]] = {}
+        for detector in self.detectors:
+            for alert in await detector.tick(now):
+                self._route_alert(alert, track, out)
+        await self._send_out(out)
+        await self._ack(track)
+
+    def _route_alert(self, alert: Alert, track: _Track, out: dict[str, list[_Entry]]) -> None:
+        self.c.alerts += 1
+        routes = tuple(self.route_of(alert))
+        if routes:
+            self._fan(alert, routes, track, out)
+        else:
+            self.c.unrouted += 1
+
+    async def _process(self, receive: MemoryObjectReceiveStream[tuple[_Track, Page]]) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(receive)
+            for send in self._sink_sends.values():
+                stack.push_async_callback(send.aclose)
+            async for track, page in receive:
+                out: dict[str, list[_Entry]] = {}
+                for post in page.posts:
+                    await self._process_post(post, track, out)
+                await self._send_out(out)
+                await self._ack(track)
+
+    async def _process_post(self, post: Post, track: _Track, out: dict[str, list[_Entry]]) -> None:
+        c = self.c
+        try:
+            for keep in self.filters:
+                if not keep(post):
+                    c.filtered += 1
+                    return
+            for transform in self.transforms:
+                result = transform(post)
+                post = await result if inspect.isawaitable(result) else result
+        except SocialplugError:
+            raise
+        except Exception as exc:
+            await self._dead_letter_post(post, post.source or "pipeline", _reason(exc))
+            return
+        c.kept += 1
+        routes = tuple(self.route_of(post))
+        if not routes:
+            c.unrouted += 1
+            return
+        if self.detectors:
+            post = post.annotate(routes=list(routes))
+        self._fan(post, routes, track, out)
+        for detector in self.detectors:
+            for alert in await detector.observe(post):
+                self._route_alert(alert, track, out)
+
+    async def _batcher(self, name: str, receive: MemoryObjectReceiveStream[list[_Entry]]) -> None:
+        policy = self.p.policy(name)
+        size, wait = policy.batch_size, policy.batch_wait
+        limiter = anyio.Semaphore(policy.concurrency)
+        async with receive, anyio.create_task_group() as tg:
+
+            async def dispatch(batch: list[_Entry]) -> None:
+                await limiter.acquire()
+                tg.start_soon(self._deliver, name, batch, limiter)
+
+            buf: list[_Entry] = []
+            ended = False
+            while not ended:
+                if not buf:
+                    try:
+                        buf.extend(await receive.receive())
+                    except anyio.EndOfStream:
+                        break
+                    deadline = anyio.current_time() + wait
+                while len(buf) >= size:
+                    await dispatch(buf[:size])
+                    del buf[:size]
+                if not buf:
+                    continue
+                with anyio.move_on_after(max(0.0, deadline - anyio.current_time())):
+                    try:
+                        buf.extend(await receive.receive())
+                        continue
+                    except anyio.EndOfStream:
+                        ended = True
+                await dispatch(buf)
+                buf = []
+            if buf:
+                await dispatch(buf)
+
+    async def _deliver(self, name: str, entries: list[_Entry], limiter: anyio.Semaphore) -> None:
+        try:
+            await self._deliver_batch(name, entries)
+        finally:
+            limiter.release()
+
+    async def _deliver_batch(self, name: str, entries: list[_Entry]) -> None:
+        sink = self.p.sinks[name]
+        policy = self.p.policy(name)
+        idempotent = bool(getattr(sink, "idempotent", False))
+        if not idempotent:
+            seen = await self.store.seen([d.key for d, _ in entries])
+            if seen:
+                fresh = [e for e in entries if e[0].key not in seen]
+                self.c.duplicates += len(entries) - len(fresh)
+                for delivery, track in entries:
+                    if delivery.key in seen:
+                        await self._ack(track)
+                entries = fresh
+        if not entries:
+            return
+        batch = [d for d, _ in entries]
+        attempts = 1
+
+        def on_retry(exc: BaseException, delay: float) -> None:
+            nonlocal attempts
+            attempts += 1
+            self.c.retried[name] += 1
+            log.warning("sink %s: retrying in %.2fs after %s", name, delay, _reason(exc))
+
+        try:
+            await call_with_retry(
+                policy.retry,
+                lambda: sink.deliver(batch),
+                sleep=self.clock.sleep,
+                on_retry=on_retry,
+            )
+        except Exception as exc:
+            if isinstance(exc, SinkError) and exc.sink is None:
+                exc.sink = name
+            await self._dead_letter_batch(name, batch, exc, attempts)
+        else:
+            if not idempotent:
+                await self.store.mark_seen([d.key for d in batch], ttl=policy.seen_ttl)
+            self.c.delivered[name] += len(batch)
+        for _, track in entries:
+            await self._ack(track)
+
+    async def _dead_letter_batch(
+        self, name: str, batch: Sequence[Delivery], exc: BaseException, attempts: int
+    ) -> None:
+        reason = _reason(exc)
+        now = self.clock.now()
+        await self.store.add_dead_letters(
+            [
+                DeadLetter(
+                    kind="delivery",
+                    origin=name,
+                    route=d.route,
+                    key=d.key,
+                    reason=reason,
+                    payload=json.dumps(item_to_dict(d.item), ensure_ascii=False),
+                    attempts=attempts,
+                    created_at=now,
+                )
+                for d in batch
+            ]
+        )
+        self.c.dead_lettered[name] += len(batch)
+        log.error("sink %s: dead-lettered %d item(s): %s", name, len(batch), reason)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def request_stop(self, why: str) -> None:
+        if self.stopped_by == "end":
+            self.stopped_by = why
+        self._source_scope.cancel()
+
+    async def _watch(self, stop: anyio.Event | None, handle_signals: bool) -> None:  # noqa: FBT001
+        async with anyio.create_task_group() as tg:
+            if stop is not None:
+
+                async def on_event() -> None:
+                    await stop.wait()
+                    self.request_stop("stop")
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(on_event)
+            if handle_signals and threading.current_thread() is threading.main_thread():
+
+                async def on_signal() -> None:
+                    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                        async for signum in signals:
+                            self.request_stop(signal.Signals(signum).name)
+                            tg.cancel_scope.cancel()
+                            return
+
+                tg.start_soon(on_signal)
+        # Asked to stop: give in-flight work its deadline, then abandon it (not committed).
+        await anyio.sleep(self.p.drain_timeout)
+        log.warning(
+            "drain deadline of %.0fs passed; abandoning in-flight work", self.p.drain_timeout
+        )
+        self._work_scope.cancel()
+
+    async def run(self, *, stop: anyio.Event | None, handle_signals: bool) -> None:
+        for detector in self.detectors:
+            await detector.bind(self.store)
+        page_send, page_receive = anyio.create_memory_object_stream[tuple[_Track, Page]](
+            self.p.buffer
+        )
+        receivers = {}
+        for name in self.p.sinks:
+            send, receive = anyio.create_memory_object_stream[list[_Entry]](self.p.buffer)
+            self._sink_sends[name], receivers[name] = send, receive
+        async with anyio.create_task_group() as outer:
+            if stop is not None or handle_signals:
+                outer.start_soon(self._watch, stop, handle_signals, name="watch")
+            with self._work_scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._process, page_receive, name="process")
+                    for name, receive in receivers.items():
+                        tg.start_soon(self._batcher, name, receive, name=f"sink:{name}")
+                    tg.start_soon(self._sources, page_send, name="sources")
+            outer.cancel_scope.cancel()
+
+    def report(self, started: datetime, duration: float) -> RunReport:
+        from .pipeline import RunReport  # noqa: PLC0415
+
+        c = self.c
+        return RunReport(
+            read=c.read,
+            kept=c.kept,
+            filtered=c.filtered,
+            malformed=c.malformed,
+            unrouted=c.unrouted,
+            routed=dict(c.routed),
+            delivered=dict(c.delivered),
+            duplicates=c.duplicates,
+            retried=dict(c.retried),
+            dead_lettered=dict(c.dead_lettered),
+            alerts=c.alerts,
+            pages=c.pages,
+            commits=c.commits,
+            errors=tuple(c.errors),
+            duration=duration,
+            started_at=started,
+            stopped_by=self.stopped_by,
+        )
+
+
+async def _close_all(pipeline: Pipeline) -> None:
+    with anyio.move_on_after(10.0, shield=True):
+        for component in (*pipeline.sources, *pipeline.sinks.values(), pipeline.state):
+            aclose: Callable[[], Any] | None = getattr(component, "aclose", None)
+            if aclose is None:
+                continue
+            try:
+                await aclose()
+            except Exception:
+                log.exception("closing %r failed", type(component).__name__)
+
+
+async def run_pipeline(
+    pipeline: Pipeline, *, follow: bool, stop: anyio.Event | None, handle_signals: bool
+) -> RunReport:
+    """Run *pipeline* once (see :meth:`Pipeline.run`)."""
+    run = _Run(pipeline, follow=follow)
+    started = pipeline.clock.now()
+    t0 = time.perf_counter()
+    try:
+        await run.run(stop=stop, handle_signals=handle_signals)
+    finally:
+        await _close_all(pipeline)
+    report = run.report(started, time.perf_counter() - t0)
+    log.info("%s: %s", pipeline.name, report.summary())
+    return report
+
+
+async def replay_dead_letters(
+    pipeline: Pipeline, *, sink: str | None, limit: int | None
+) -> RunReport:
+    """Deliver delivery dead letters again (see :meth:`Pipeline.replay_dead_letters`)."""
+    run = _Run(pipeline, follow=False)
+    started = pipeline.clock.now()
+    t0 = time.perf_counter()
+    store = pipeline.state
+    try:
+        letters = [
+            letter
+            for letter in await store.dead_letters(origin=sink, limit=limit)
+            if letter.kind == "delivery" and letter.origin in pipeline.sinks
+        ]
+        for letter in letters:
+            target = pipeline.sinks[letter.origin]
+            delivery = Delivery(
+                item=letter.item(),
+                route=letter.route or "",
+                sink=letter.origin,
+                key=letter.key or "",
+            )
+            policy = pipeline.policy(letter.origin)
+            try:
+                await call_with_retry(
+                    policy.retry,
+                    functools.partial(target.deliver, [delivery]),
+                    sleep=pipeline.clock.sleep,
+                )
+            except Exception as exc:
+                run.c.dead_lettered[letter.origin] += 1
+                run.c.errors.append(f"{letter.origin}: {_reason(exc)}")
+                continue
+            if not getattr(target, "idempotent", False) and delivery.key:
+                await store.mark_seen([delivery.key], ttl=policy.seen_ttl)
+            await store.remove_dead_letters([letter.id] if letter.id is not None else [])
+            run.c.delivered[letter.origin] += 1
+    finally:
+        await _close_all(pipeline)
+    return run.report(started, time.perf_counter() - t0)

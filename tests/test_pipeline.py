@@ -1,0 +1,400 @@
+"""
+Runtime semantics: routing and counting, checkpoint-after-ack, retries, dead letters,
+malformed input, idempotent replay, detectors, following and stopping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+
+import anyio
+import pytest
+
+from socialplug import (
+    Alert,
+    Delivery,
+    Malformed,
+    ManualClock,
+    MemoryStateStore,
+    Page,
+    Pipeline,
+    Post,
+    RetryPolicy,
+    Route,
+    Router,
+    SinkPolicy,
+)
+from socialplug.exceptions import ConfigurationError, DeliveryError
+from socialplug.testing import CollectingSink, FailingSink, StaticSource, make_post
+
+
+pytestmark = pytest.mark.anyio
+
+FAST = SinkPolicy(batch_size=10, batch_wait=0.0)
+
+
+def posts(n: int, **kw) -> list[Post]:
+    return [make_post(**kw) for _ in range(n)]
+
+
+class GateSink(CollectingSink):
+    """Holds deliveries until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+        self.entered = anyio.Event()
+
+    async def deliver(self, batch: Sequence[Delivery], /) -> None:
+        self.entered.set()
+        await self.gate.wait()
+        await super().deliver(batch)
+
+
+class TestRouting:
+    async def test_counts_filters_routes_and_deliveries(self):
+        """Each stage's counters add up and every route's sinks get their posts."""
+        items = posts(20)
+        support, archive = CollectingSink(), CollectingSink()
+        p = Pipeline(
+            sources=[StaticSource(items, page_size=7)],
+            filters=[lambda post: int(post.id) % 5 != 0],
+            router=Router(
+                [Route(name="support", sinks=["support", "archive"], when=lambda p: int(p.id) % 2 == 0)],
+                default=Route(name="rest", sinks="archive"),
+            ),
+            sinks={"support": support, "archive": archive},
+            policies={"support": FAST, "archive": FAST},
+        )
+        report = await p.run_once()
+
+        kept = [x for x in items if int(x.id) % 5 != 0]
+        even = [x for x in kept if int(x.id) % 2 == 0]
+        assert 20 == report.read
+        assert 4 == report.filtered
+        assert 16 == report.kept
+        assert {"support": len(even), "rest": len(kept) - len(even)} == dict(report.routed)
+        assert sorted(x.key for x in even) == sorted(p.key for p in support.posts)
+        assert sorted(x.key for x in kept) == sorted(p.key for p in archive.posts)
+        assert {"support", "rest"} == {d.route for d in archive.deliveries}
+
+    async def test_unrouted_posts_are_counted_and_handled(self):
+        """Posts no route takes are counted, and their pages still commit."""
+        sink = CollectingSink()
+        p = Pipeline(
+            sources=[StaticSource(posts(5), page_size=2)],
+            router=Router([Route(name="none", sinks="s", when=lambda p: False)]),
+            sinks={"s": sink},
+        )
+        report = await p.run_once()
+
+        assert 5 == report.unrouted
+        assert "5" == await p.state.get_cursor("static")
+
+    async def test_validation_reports_every_problem_at_once(self):
+        """Unknown sinks, duplicate source names and bad policies are listed together."""
+        with pytest.raises(ConfigurationError) as ei:
+            Pipeline(
+                sources=[StaticSource([]), StaticSource([])],
+                router=Router([Route(name="a", sinks=["nope", "missing"])]),
+                sinks={"s": CollectingSink()},
+                policies={"ghost": FAST},
+            ).validate()
+
+        problems = ei.value.problems
+        assert 4 == len(problems)
+        assert any("'nope'" in p for p in problems)
+        assert any("'missing'" in p for p in problems)
+        assert any("two sources" in p for p in problems)
+        assert any("'ghost'" in p for p in problems)
+
+
+class TestCheckpointAfterAck:
+    async def test_cursor_waits_for_the_slowest_sink(self):
+        """The cursor does not move while any sink still holds a page's delivery."""
+        slow, fast = GateSink(), CollectingSink()
+        store = MemoryStateStore()
+        p = Pipeline(
+            sources=[StaticSource(posts(4), page_size=2)],
+            sinks={"slow": slow, "fast": fast},
+            state=store,
+            policies={"slow": FAST, "fast": FAST},
+        )
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(p.run_once)
+            await slow.entered.wait()
+            await anyio.wait_all_tasks_blocked()
+
+            assert len(fast.deliveries) >= 2
+            assert await store.get_cursor("static") is None
+
+            slow.gate.set()
+        assert "4" == await store.get_cursor("static")
+
+    async def test_cursors_commit_in_page_order(self):
+        """A later page finishing first does not move the cursor past an earlier one."""
+        order: list[str] = []
+
+        class Sink(CollectingSink):
+            async def deliver(self, batch, /):
+                if batch[0].item.id == "first":
+                    await anyio.sleep(0.05)
+                order.append(batch[0].item.id)
+                await super().deliver(batch)
+
+        class Recording(MemoryStateStore):
+            async def set_cursor(self, source, cursor, /):
+                order.append(f"commit {cursor}")
+                await super().set_cursor(source, cursor)
+
+        p = Pipeline(
+            sources=[StaticSource([make_post(id="first"), make_post(id="second")], page_size=1)],
+            sinks={"s": Sink()},
+            state=Recording(),
+            policies={"s": SinkPolicy(batch_size=1, batch_wait=0, concurrency=2)},
+        )
+        await p.run_once()
+
+        assert ["second", "first", "commit 2"] == order
+
+    async def test_replayed_page_is_not_delivered_twice(self):
+        """After a crash between delivery and commit, the re-read page delivers nothing new."""
+        sink = CollectingSink()
+        store = MemoryStateStore()
+        items = posts(6)
+        p = Pipeline(sources=[StaticSource(items, page_size=3)], sinks={"s": sink}, state=store)
+        await p.run_once()
+        await store.set_cursor("static", "3")  # the crash: the last page was never committed
+
+        report = await p.run_once()
+
+        assert 3 == report.read
+        assert 3 == report.duplicates
+        assert 6 == len(sink.deliveries)
+        assert {} == sink.duplicates()
+
+    async def test_run_once_twice_reads_nothing_new(self):
+        """The second run_once reads and delivers nothing."""
+        sink = CollectingSink()
+        p = Pipeline(sources=[StaticSource(posts(10), page_size=4)], sinks={"s": sink})
+        first = await p.run_once()
+        second = await p.run_once()
+
+        assert 10 == first.read
+        assert 10 == sum(first.delivered.values())
+        assert 0 == second.read
+        assert 0 == sum(second.delivered.values())
+
+
+class TestFailures:
+    async def test_retry_after_is_honoured(self):
+        """A 429-like failure with Retry-After waits exactly that long, then delivers."""
+        clock = ManualClock()
+        sink = FailingSink(DeliveryError("slow down", retryable=True, retry_after=7.0), times=2)
+        p = Pipeline(
+            sources=[StaticSource(posts(3), page_size=3)],
+            sinks={"s": sink},
+            clock=clock,
+            policies={"s": SinkPolicy(batch_wait=0)},
+        )
+        report = await p.run_once()
+
+        assert [7.0, 7.0] == clock.sleeps
+        assert 3 == len(sink.received.deliveries)
+        assert {"s": 2} == dict(report.retried)
+
+    async def test_backoff_grows_without_retry_after(self):
+        """Transient failures without Retry-After back off exponentially (with jitter)."""
+        clock = ManualClock()
+        sink = FailingSink(DeliveryError("503", retryable=True), times=3)
+        p = Pipeline(
+            sources=[StaticSource(posts(1))],
+            sinks={"s": sink},
+            clock=clock,
+            policies={"s": SinkPolicy(batch_wait=0, retry=RetryPolicy(wait_initial=1, wait_jitter=0.5))},
+        )
+        await p.run_once()
+
+        first, second, third = clock.sleeps
+        assert 1 <= first <= 1.5
+        assert 2 <= second <= 2.5
+        assert 4 <= third <= 4.5
+
+    async def test_permanent_failure_dead_letters_and_others_continue(self):
+        """A permanent failure dead-letters the batch; the other sink still gets everything."""
+        bad = FailingSink(DeliveryError("400 invalid payload", retryable=False), times=None)
+        good = CollectingSink()
+        store = MemoryStateStore()
+        p = Pipeline(
+            sources=[StaticSource(posts(4), page_size=2)],
+            sinks={"bad": bad, "good": good},
+            state=store,
+        )
+        report = await p.run_once()
+
+        assert 1 == bad.calls or bad.calls >= 1
+        assert 4 == len(good.deliveries)
+        assert {"bad": 4} == dict(report.dead_lettered)
+        letters = await store.dead_letters(origin="bad")
+        assert 4 == len(letters)
+        assert all("400 invalid payload" in letter.reason for letter in letters)
+        assert "4" == await store.get_cursor("static")
+
+    async def test_dead_letters_replay(self):
+        """Replaying dead letters delivers them once the destination recovers."""
+        flaky = FailingSink(DeliveryError("400", retryable=False), times=1)
+        store = MemoryStateStore()
+        items = posts(3)
+        p = Pipeline(
+            sources=[StaticSource(items, page_size=3)],
+            sinks={"flaky": flaky},
+            state=store,
+            policies={"flaky": SinkPolicy(batch_wait=0)},
+        )
+        await p.run_once()
+        assert 3 == len(await store.dead_letters())
+
+        report = await p.replay_dead_letters()
+
+        assert {"flaky": 3} == dict(report.delivered)
+        assert [] == await store.dead_letters()
+        assert sorted(x.key for x in items) == sorted(x.key for x in flaky.received.posts)
+
+    async def test_malformed_items_are_kept_and_the_pipeline_continues(self):
+        """An undecodable payload is skipped with its reason and kept with the raw payload."""
+        store = MemoryStateStore()
+        bad = Malformed(reason="invalid JSON at line 1", payload='{"id": 1,', source="static")
+        sink = CollectingSink()
+        p = Pipeline(
+            sources=[StaticSource(posts(2), malformed=[bad])],
+            sinks={"s": sink},
+            state=store,
+        )
+        report = await p.run_once()
+
+        assert 1 == report.malformed
+        assert 2 == len(sink.deliveries)
+        (letter,) = await store.dead_letters()
+        assert "malformed" == letter.kind
+        assert '{"id": 1,' == letter.payload
+        assert "invalid JSON" in letter.reason
+
+    async def test_a_failing_filter_isolates_the_post(self):
+        """A filter that raises on one post dead-letters that post; the rest flow."""
+
+        def picky(post: Post) -> bool:
+            if post.id == "boom":
+                raise KeyError("lang")
+            return True
+
+        sink = CollectingSink()
+        p = Pipeline(
+            sources=[StaticSource([make_post(id="boom"), make_post(id="ok")])],
+            filters=[picky],
+            sinks={"s": sink},
+        )
+        report = await p.run_once()
+
+        assert ["ok"] == [x.id for x in sink.posts]
+        assert 1 == report.malformed
+        assert report.errors
+
+
+class TestStages:
+    async def test_sync_and_async_transforms(self):
+        """Transforms may be sync or async and run in order after the filters."""
+
+        def upper(post: Post) -> Post:
+            return post.annotate(upper=post.text.upper())
+
+        async def length(post: Post) -> Post:
+            await anyio.sleep(0)
+            return post.annotate(length=len(post.annotations["upper"]))
+
+        sink = CollectingSink()
+        p = Pipeline(sources=[StaticSource([make_post(text="abc")])], transforms=[upper, length], sinks={"s": sink})
+        await p.run_once()
+
+        (post,) = sink.posts
+        assert "ABC" == post.annotations["upper"]
+        assert 3 == post.annotations["length"]
+
+    async def test_detector_alerts_are_routed_and_ticked(self):
+        """Alerts from observe() and tick() reach the routes that take alerts."""
+
+        class Every3:
+            name = "every3"
+
+            def __init__(self) -> None:
+                self.seen = 0
+
+            async def bind(self, store, /) -> None:
+                self.store = store
+
+            async def observe(self, post: Post, /) -> list[Alert]:
+                assert post.annotations["routes"] == ["posts"]
+                self.seen += 1
+                if self.seen % 3:
+                    return []
+                return [Alert(kind="spike", key=f"spike-{self.seen}", title="3 more", created_at=post.created_at)]
+
+            async def tick(self, now: datetime, /) -> list[Alert]:
+                return [Alert(kind="digest", key="digest", title="digest", created_at=now)]
+
+        posts_sink, alerts_sink = CollectingSink(), CollectingSink()
+        p = Pipeline(
+            sources=[StaticSource(posts(6), page_size=2)],
+            router=Router(
+                [
+                    Route(name="posts", sinks="posts"),
+                    Route(name="alerts", sinks="alerts", when=lambda p: False, alerts=True),
+                ]
+            ),
+            detectors=[Every3()],
+            sinks={"posts": posts_sink, "alerts": alerts_sink},
+        )
+        report = await p.run_once()
+
+        assert ["digest", "spike-3", "spike-6"] == sorted(a.key for a in alerts_sink.alerts)
+        assert 3 == report.alerts
+        assert 6 == len(posts_sink.posts)
+
+
+class Endless:
+    """A following source: one post per page, forever."""
+
+    name = "endless"
+
+    async def pages(self, cursor: str | None, /, *, follow: bool) -> AsyncIterator[Page]:
+        n = int(cursor or 0)
+        while True:
+            n += 1
+            yield Page(posts=[make_post(id=f"e{n}")], cursor=str(n))
+            await anyio.sleep(0.001)
+            if not follow and n >= 5:
+                return
+
+    async def aclose(self) -> None:
+        pass
+
+
+class TestFollow:
+    async def test_stop_drains_and_commits(self):
+        """Setting the stop event ends a following run cleanly with its work committed."""
+        sink = CollectingSink()
+        stop = anyio.Event()
+        p = Pipeline(sources=[Endless()], sinks={"s": sink}, policies={"s": FAST})
+
+        async def stopper() -> None:
+            while len(sink.deliveries) < 20:
+                await anyio.sleep(0.001)
+            stop.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stopper)
+            report = await p.run(stop=stop)
+
+        assert "stop" == report.stopped_by
+        assert len(sink.deliveries) == sum(report.delivered.values())
+        assert int(await p.state.get_cursor("endless")) == len(sink.deliveries)
