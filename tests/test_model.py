@@ -26,7 +26,9 @@ def full_post() -> Post:
         key="mastodon:https://example.social/users/a/statuses/110",
         text="Stuck in the tunnel again 🚆 #rail",
         created_at=T0,
-        author=Author(id="1", handle="a@example.social", name="Ä", url="https://x", followers=3, bot=True),
+        author=Author(
+            id="1", handle="a@example.social", name="Ä", url="https://x", followers=3, bot=True
+        ),
         url="https://example.social/@a/110",
         html="<p>Stuck</p>",
         title=None,
@@ -53,7 +55,7 @@ class TestPost:
     def test_naive_datetime_is_a_clear_error(self):
         """A naive timestamp is refused with a message that says how to fix it."""
         with pytest.raises(ValueError, match="timezone-aware"):
-            Post(platform="x", id="1", created_at=datetime(2026, 1, 1))  # noqa: DTZ001
+            Post(platform="x", id="1", created_at=datetime(2026, 1, 1))
 
     def test_aware_times_are_converted_to_utc(self):
         """Any offset is accepted and stored as UTC."""
@@ -83,8 +85,8 @@ class TestPost:
         post = Post(platform="x", id="1", created_at=T0, annotations={"a": 1})
         richer = post.annotate(b=2)
 
-        assert {"a": 1} == dict(post.annotations)
-        assert {"a": 1, "b": 2} == dict(richer.annotations)
+        assert dict(post.annotations) == {"a": 1}
+        assert dict(richer.annotations) == {"a": 1, "b": 2}
         with pytest.raises(TypeError):
             post.annotations["c"] = 3  # type: ignore[index]
 
@@ -98,7 +100,7 @@ class TestPost:
         assert dict(post.annotations) == dict(back.annotations)
         assert post.to_dict() == back.to_dict()
         assert back.repost_of is not None
-        assert "original" == back.repost_of.text
+        assert back.repost_of.text == "original"
 
     def test_posts_are_hashable(self):
         """Posts can live in sets (annotations do not take part in the hash)."""

@@ -144,3 +144,55 @@ def crash_and_resume(
     assert set(keys) == set(committed), f"never acknowledged: {set(keys) - set(committed)}"
     assert len(before) >= int(hung.read_text())
     return recorded
+
+
+WORKER = Path(__file__).with_name("_pipeline_worker.py")
+
+
+def pipeline_crash(
+    broker: str,
+    config: dict[str, object],
+    keys: list[str],
+    tmp_path: Path,
+    *,
+    kill_after: int,
+    timeout: float = 60,
+) -> tuple[list[str], dict[str, object]]:
+    """
+    Run a real pipeline (bus source -> recording sink, SQLite state) in a process, SIGKILL it
+    once *kill_after* keys were delivered, run a fresh one until every key was delivered;
+    return every recorded key (with repeats) and the second run's report.
+    """
+    record, state = tmp_path / "delivered.txt", tmp_path / "state.db"
+
+    def start(delay: float) -> subprocess.Popen[bytes]:
+        args = [sys.executable, str(WORKER), broker, json.dumps(config), str(record)]
+        args += [str(state), str(len(keys)), str(delay)]
+        return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def delivered() -> int:
+        return len(record.read_text().splitlines()) if record.exists() else 0
+
+    first = start(0.05)
+    try:
+        wait_for(
+            lambda: delivered() >= kill_after or first.poll() is not None,
+            timeout=timeout,
+            what=f"{kill_after} deliveries",
+        )
+    finally:
+        first.send_signal(signal.SIGKILL)
+        _, err = first.communicate()
+    assert first.returncode == -signal.SIGKILL, err.decode()[-2000:]
+    assert delivered() < len(keys), "the first worker finished before it was killed"
+    second = start(0.0)
+    try:
+        out, err = second.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        second.kill()
+        _, err = second.communicate()
+        pytest.fail(f"second worker did not finish: {err.decode()[-2000:]}")
+    assert second.returncode == 0, err.decode()[-3000:]
+    recorded = record.read_text().splitlines()
+    assert set(keys) == set(recorded), f"lost: {sorted(set(keys) - set(recorded))[:5]}"
+    return recorded, json.loads(out.decode().strip().splitlines()[-1])

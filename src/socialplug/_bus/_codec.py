@@ -106,7 +106,6 @@ def make_page(
     """
     posts = tuple(i for i in items if isinstance(i, Post))
     malformed = tuple(i for i in items if isinstance(i, Malformed))
-    # attrs' mypy plugin cannot type the ``tuple`` converters of Page's fields.
     return Page(
         posts=posts,  # type: ignore[arg-type]
         cursor=dump_cursor(ids) if cursor is None else cursor,

@@ -76,6 +76,7 @@ class _Session:
     identifier: str | None
     persistent: bool
     manual_ack: bool
+    inflight: int = 20
     _client: aiomqtt.Client | None = attrs.field(default=None, init=False, repr=False)
 
     async def get(self) -> aiomqtt.Client:
@@ -89,7 +90,9 @@ class _Session:
                 identifier=self.identifier,
                 clean_session=not self.persistent,
                 timeout=10,
+                max_inflight_messages=self.inflight,
             )
+            client.pending_calls_threshold = self.inflight
             if self.manual_ack:
                 # aiomqtt does not expose paho's manual acknowledgement; set it on the paho
                 # client it wraps, before connecting.
@@ -123,6 +126,7 @@ class MQTTSink:
         username, password: Credentials, if the broker wants them; never logged.
         qos: 1 (at least once) or 2 (exactly once between client and broker).
         retain: Publish retained messages.
+        inflight: Messages published but not yet acknowledged, at most.
         timeout: Seconds to wait for a batch's acknowledgements.
 
     .. versionadded:: 0.1.0
@@ -135,6 +139,7 @@ class MQTTSink:
     password: str | None = attrs.field(default=None, repr=False)
     qos: int = 1
     retain: bool = False
+    inflight: int = 20
     timeout: float = 10.0
     _session: _Session = attrs.field(init=False, repr=False)
 
@@ -155,6 +160,7 @@ class MQTTSink:
             identifier=None,
             persistent=False,
             manual_ack=False,
+            inflight=self.inflight,
         )
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
@@ -170,18 +176,22 @@ class MQTTSink:
         m = _aiomqtt()
         try:
             client = await self._session.get()
+            limiter = anyio.CapacityLimiter(self.inflight)
             with anyio.fail_after(self.timeout):
                 async with anyio.create_task_group() as tg:
                     for d in batch:
-                        tg.start_soon(self._publish, client, encode(d))
+                        tg.start_soon(self._publish, client, limiter, encode(d))
         except (m.MqttError, TimeoutError, OSError) as exc:
             await self._session.close()
             raise DeliveryError(
                 f"MQTT topic {self.topic!r}: {_what(exc)}", retryable=_retryable(exc)
             ) from exc
 
-    async def _publish(self, client: aiomqtt.Client, payload: bytes) -> None:
-        await client.publish(self.topic, payload, qos=self.qos, retain=self.retain)
+    async def _publish(
+        self, client: aiomqtt.Client, limiter: anyio.CapacityLimiter, payload: bytes
+    ) -> None:
+        async with limiter:
+            await client.publish(self.topic, payload, qos=self.qos, retain=self.retain)
 
     async def aclose(self) -> None:
         """Disconnect; the next :meth:`deliver` connects again."""
