@@ -107,7 +107,7 @@ def make_page(
     posts = tuple(i for i in items if isinstance(i, Post))
     malformed = tuple(i for i in items if isinstance(i, Malformed))
     return Page(
-        posts=posts,  # type: ignore[arg-type]
+        posts=posts,
         cursor=dump_cursor(ids) if cursor is None else cursor,
-        malformed=malformed,  # type: ignore[arg-type]
+        malformed=malformed,
     )
