@@ -18,7 +18,8 @@ def test_importing_the_modules_imports_no_extra():
     """The sink and source modules load without touching their optional dependency."""
     code = (
         "import sys\n"
-        "import socialplug, socialplug.sinks.sql, socialplug.sinks.files\n"
+        "import socialplug, socialplug.sinks, socialplug.sources, socialplug.sinks.sql\n"
+        "import socialplug.sinks.files\n"
         "import socialplug.sinks.dataframe, socialplug.sinks.redis, socialplug.sources.redis\n"
         "import socialplug.sinks.nats, socialplug.sources.nats, socialplug.sinks.rabbitmq\n"
         "import socialplug.sources.rabbitmq, socialplug.sinks.kafka, socialplug.sources.kafka\n"

@@ -31,13 +31,11 @@ class TestJSONLinesSink:
 
         lines = (tmp_path / "out" / "posts.jsonl").read_text(encoding="utf-8").splitlines()
         records = [json.loads(line) for line in lines]
-        back = [
-            item_from_dict({k: v for k, v in r.items() if k not in ("route", "delivery_key")})
-            for r in records
-        ]
+        back = [item_from_dict(r["item"]) for r in records]
         assert back == posts
         assert [dict(p.raw) for p in posts] == [dict(b.raw) for b in back]
-        assert [d.key for d in batch] == [r["delivery_key"] for r in records]
+        assert [d.key for d in batch] == [r["delivery"] for r in records]
+        assert {"ops"} == {r["route"] for r in records}
         assert "🚆" in lines[0]
 
     async def test_rotation_by_size_keeps_every_line_once(self, tmp_path):
@@ -51,7 +49,9 @@ class TestJSONLinesSink:
         await sink.aclose()
 
         files = sorted(tmp_path.glob("posts*.jsonl"))
-        keys = [json.loads(line)["key"] for f in files for line in f.read_text().splitlines()]
+        keys = [
+            json.loads(line)["item"]["key"] for f in files for line in f.read_text().splitlines()
+        ]
         assert len(files) > 2
         assert sorted(p.key for p in posts) == sorted(keys)
         rotated = [f for f in files if f.name != "posts.jsonl"]
@@ -74,6 +74,28 @@ class TestJSONLinesSink:
             "p.jsonl",
         ]
         assert len((tmp_path / "p.20260101T000600000000Z.jsonl").read_text().splitlines()) == 2
+
+    async def test_rotated_files_read_back_with_the_jsonl_source(self, tmp_path):
+        """JSONLSource reads the active and the rotated files: nothing lost, nothing new."""
+        from socialplug.sources import JSONLSource
+
+        sink = JSONLinesSink(tmp_path / "p.jsonl", max_bytes=2000)
+        posts = [make_post(i) for i in range(8)]
+        for p in posts:
+            await sink.deliver(deliveries([p]))
+        await sink.aclose()
+        got = []
+        for f in sorted(tmp_path.glob("p*.jsonl")):
+            source = JSONLSource(f)
+            got.extend(
+                p
+                for page in [pg async for pg in source.pages(None, follow=False)]
+                for p in page.posts
+            )
+            await source.aclose()
+
+        assert len(list(tmp_path.glob("p*.jsonl"))) > 1
+        assert sorted(posts, key=lambda p: p.key) == sorted(got, key=lambda p: p.key)
 
     async def test_explicit_rotate_and_reopen(self, tmp_path):
         """rotate() closes the active file; delivering afterwards starts a fresh one."""

@@ -281,7 +281,7 @@ class NatsJetStreamSource:
                     msgs = await sub.fetch(
                         self.batch_size, timeout=self.max_wait if follow else self.idle
                     )
-                except n.errors.TimeoutError:
+                except TimeoutError:  # nats.errors.TimeoutError too: nothing arrived in time
                     if not follow:
                         return
                     continue

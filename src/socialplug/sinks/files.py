@@ -193,8 +193,12 @@ class _FileSink:
 @attrs.define(eq=False)
 class JSONLinesSink(_FileSink):
     """
-    Append each post or alert as one JSON line (:func:`~socialplug.model.item_to_dict`, so
-    lossless, with a ``type`` tag), plus the delivery's ``route`` and ``delivery_key``.
+    Append one JSON line per delivery, rotating the file by size or age.
+
+    A line is ``{"route": ..., "delivery": <idempotency key>, "item": {...}}`` with the item
+    losslessly (:func:`~socialplug.model.item_to_dict`), the format of
+    :class:`~socialplug.sinks.JSONLSink`, so :class:`~socialplug.sources.JSONLSource` reads
+    both the active and the rotated files back.
 
     Args:
         path: The active file (``out/posts.jsonl``); parent folders are created.
@@ -212,9 +216,7 @@ class JSONLinesSink(_FileSink):
     def _render(self, batch: Sequence[Delivery]) -> str:
         lines = []
         for d in batch:
-            record = item_to_dict(d.item)
-            record["route"] = d.route
-            record["delivery_key"] = d.key
+            record = {"route": d.route, "delivery": d.key, "item": item_to_dict(d.item)}
             lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
         return "\n".join(lines) + "\n"
 

@@ -6,6 +6,19 @@ from __future__ import annotations
 
 from ._iterable import IterableSource as IterableSource
 from ._jsonl import JSONLSource as JSONLSource
+from .kafka import KafkaSource as KafkaSource
+from .mqtt import MQTTSource as MQTTSource
+from .nats import NatsJetStreamSource as NatsJetStreamSource
+from .rabbitmq import RabbitMQSource as RabbitMQSource
+from .redis import RedisStreamSource as RedisStreamSource
 
 
-__all__ = ["IterableSource", "JSONLSource"]
+__all__ = [
+    "IterableSource",
+    "JSONLSource",
+    "KafkaSource",
+    "MQTTSource",
+    "NatsJetStreamSource",
+    "RabbitMQSource",
+    "RedisStreamSource",
+]

@@ -1,0 +1,279 @@
+"""
+Throughput of the PostgreSQL sink and of the Redis Streams and NATS JetStream sinks and
+sources, each against the bare client library doing the same work in the same run.
+
+    python benchmarks/bench_datasinks.py [--posts 20000] [--batch 1000] [--only pg,redis,nats]
+
+Needs the machine services (PostgreSQL 5432 db ``test``, Redis 6379, NATS 4222) and the
+``postgres``, ``redis`` and ``nats`` extras. Every run uses fresh tables, streams and consumers
+and removes them afterwards. Figures are posts (messages) per second; the ratio is
+socialplug / baseline (1.0 = no overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import anyio
+
+from socialplug.model import Author, Delivery, Engagement, Post, delivery_key, item_from_dict
+
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS = "redis://127.0.0.1:6379/0"
+NATS = "nats://127.0.0.1:4222"
+
+
+def dumps(value: Any) -> bytes:
+    """The JSON encoder the baselines use: the same one socialplug picks (orjson if there)."""
+    from socialplug._bus._codec import _json
+
+    return _json()[0](value)
+
+
+def loads(value: bytes) -> Any:
+    from socialplug._bus._codec import _json
+
+    return _json()[1](value)
+
+
+def make_posts(n: int) -> list[Delivery]:
+    t0 = datetime(2026, 3, 1, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        post = Post(
+            platform="mastodon",
+            id=str(i),
+            key=f"mastodon:https://example.social/@u/{i}",
+            text=f"Train {i} stuck in the tunnel again, third time this week #rail",
+            created_at=t0 + timedelta(seconds=i),
+            author=Author(id=str(i % 97), handle=f"user{i % 97}@example.social", name="User"),
+            url=f"https://example.social/@u/{i}",
+            lang="en",
+            engagement=Engagement(likes=i % 7, reposts=i % 3),
+            tags=("rail",),
+            annotations={"sentiment": -0.6, "matched": ["rail"]},
+            source="bench",
+        )
+        out.append(
+            Delivery(item=post, route="ops", sink="b", key=delivery_key("ops", "b", post.key))
+        )
+    return out
+
+
+async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
+    start = time.perf_counter()
+    await fn()
+    return time.perf_counter() - start
+
+
+def report(name: str, n: int, ours: float, base: float) -> None:
+    print(
+        f"{name:<28} socialplug {n / ours:>10,.0f}/s   baseline {n / base:>10,.0f}/s   "
+        f"ratio {base / ours:.2f}"
+    )
+
+
+def chunks(items: list[Any], size: int) -> list[list[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+# -- PostgreSQL ------------------------------------------------------------------------------
+
+
+async def bench_pg(batch: list[Delivery], size: int) -> None:
+    import psycopg
+
+    from socialplug.sinks._rows import COLUMNS, row_of
+    from socialplug.sinks.sql import PostgresSink
+
+    ours_t, base_t = f"bench_{uuid.uuid4().hex[:8]}", f"bench_{uuid.uuid4().hex[:8]}"
+    sink = PostgresSink(PG, table=ours_t)
+    await sink.deliver(batch[:1])  # create the table outside the timing
+
+    async def ours() -> None:
+        for part in chunks(batch, size):
+            await sink.deliver(part)
+
+    conn = await psycopg.AsyncConnection.connect(PG)
+    await conn.execute(f'CREATE TABLE "{base_t}" (LIKE "{ours_t}" INCLUDING ALL)')
+    await conn.commit()
+    names = [n for n, _ in COLUMNS]
+    cols = ", ".join(f'"{n}"' for n in names)
+
+    async def baseline() -> None:
+        # The same rows, built the same way, COPYed by hand in the same batches (no upsert).
+        for part in chunks(batch, size):
+            async with conn.cursor() as cur:
+                async with cur.copy(f'COPY "{base_t}" ({cols}) FROM STDIN') as copy:
+                    for d in part:
+                        row = row_of(d)
+                        await copy.write_row([row[n] for n in names])
+            await conn.commit()
+
+    t_ours = await timed(ours)
+    t_base = await timed(baseline)
+    report(f"PostgreSQL sink (batch {size})", len(batch), t_ours, t_base)
+    await conn.execute(f'DROP TABLE "{ours_t}", "{base_t}"')
+    await conn.commit()
+    await conn.close()
+    await sink.aclose()
+
+
+# -- Redis Streams ----------------------------------------------------------------------------
+
+
+async def bench_redis(batch: list[Delivery], size: int) -> None:
+    import redis.asyncio
+
+    from socialplug.sinks.redis import RedisStreamSink
+    from socialplug.sources.redis import RedisStreamSource
+
+    client = redis.asyncio.Redis.from_url(REDIS)
+    ours_s, base_s = f"bench_{uuid.uuid4().hex[:8]}", f"bench_{uuid.uuid4().hex[:8]}"
+    sink = RedisStreamSink(ours_s, client=client, maxlen=None)
+
+    async def produce_ours() -> None:
+        for part in chunks(batch, size):
+            await sink.deliver(part)
+
+    async def produce_bare() -> None:
+        for part in chunks(batch, size):
+            pipe = client.pipeline(transaction=False)
+            for d in part:
+                fields = {
+                    "item": dumps({"type": "post", **d.item.to_dict()}),
+                    "socialplug-key": d.item.key,
+                    "socialplug-delivery-key": d.key,
+                    "socialplug-route": d.route,
+                }
+                pipe.xadd(base_s, fields)
+            await pipe.execute()
+
+    report("Redis Streams sink", len(batch), await timed(produce_ours), await timed(produce_bare))
+
+    source = RedisStreamSource(ours_s, group="g", consumer="c", client=client, batch_size=size)
+
+    async def consume_ours() -> None:
+        n = 0
+        async for page in source.pages(None, follow=False):
+            n += len(page.posts)
+            await source.commit(page.cursor)
+        assert n == len(batch), n
+
+    async def consume_bare() -> None:
+        await client.xgroup_create(base_s, "g", id="0", mkstream=True)
+        n = 0
+        while True:
+            reply = await client.xreadgroup("g", "c", {base_s: ">"}, count=size)
+            if not reply:
+                break
+            ids = []
+            for entry_id, fields in reply[0][1]:
+                item_from_dict(loads(fields[b"item"]))  # the same decoding work
+                ids.append(entry_id)
+                n += 1
+            await client.xack(base_s, "g", *ids)
+        assert n == len(batch), n
+
+    report(
+        "Redis Streams source", len(batch), await timed(consume_ours), await timed(consume_bare)
+    )
+    await client.delete(ours_s, base_s)
+    await client.aclose()
+
+
+# -- NATS JetStream ---------------------------------------------------------------------------
+
+
+async def bench_nats(batch: list[Delivery], size: int) -> None:
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+    from socialplug.sinks.nats import NatsJetStreamSink
+    from socialplug.sources.nats import NatsJetStreamSource
+
+    nc = await nats.connect(NATS)
+    js = nc.jetstream()
+    ours_s, base_s = f"bench_{uuid.uuid4().hex[:8]}", f"bench_{uuid.uuid4().hex[:8]}"
+    await js.add_stream(StreamConfig(name=ours_s, subjects=[f"{ours_s}.p"]))
+    await js.add_stream(StreamConfig(name=base_s, subjects=[f"{base_s}.p"]))
+    sink = NatsJetStreamSink(f"{ours_s}.p", client=nc)
+
+    async def produce_ours() -> None:
+        for part in chunks(batch, size):
+            await sink.deliver(part)
+
+    async def produce_bare() -> None:
+        for part in chunks(batch, size):
+            futures = []
+            for d in part:
+                payload = dumps({"type": "post", **d.item.to_dict()})
+                futures.append(
+                    await js.publish_async(f"{base_s}.p", payload, headers={"Nats-Msg-Id": d.key})
+                )
+            for f in futures:
+                await f
+
+    report("NATS JetStream sink", len(batch), await timed(produce_ours), await timed(produce_bare))
+
+    source = NatsJetStreamSource(ours_s, durable="c", client=nc, batch_size=size, idle=0.2)
+
+    async def consume_ours() -> None:
+        n = 0
+        async for page in source.pages(None, follow=False):
+            n += len(page.posts)
+            await source.commit(page.cursor)
+        assert n == len(batch), n
+
+    async def consume_bare() -> None:
+        config = ConsumerConfig(durable_name="c", ack_policy=AckPolicy.EXPLICIT)
+        sub = await js.pull_subscribe(f"{base_s}.p", durable="c", stream=base_s, config=config)
+        n = 0
+        while True:
+            try:
+                msgs = await sub.fetch(size, timeout=0.2)
+            except TimeoutError:
+                break
+            for m in msgs:
+                item_from_dict(loads(m.data))
+            for m in msgs:
+                await m.ack()
+            n += len(msgs)
+        await nc.flush()
+        await sub.unsubscribe()
+        assert n == len(batch), n
+
+    # Both consumer loops end with one idle fetch of 0.2 s; it is inside both timings.
+    report(
+        "NATS JetStream source", len(batch), await timed(consume_ours), await timed(consume_bare)
+    )
+    await js.delete_stream(ours_s)
+    await js.delete_stream(base_s)
+    await nc.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--only", default="pg,redis,nats")
+    args = parser.parse_args()
+    batch = make_posts(args.posts)
+    only = set(args.only.split(","))
+    print(f"{args.posts:,} posts, batches of {args.batch}")
+    if "pg" in only:
+        await bench_pg(batch, args.batch)
+    if "redis" in only:
+        await bench_redis(batch, args.batch)
+    if "nats" in only:
+        await bench_nats(batch, args.batch)
+
+
+if __name__ == "__main__":
+    anyio.run(main)
