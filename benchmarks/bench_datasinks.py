@@ -109,11 +109,11 @@ async def bench_pg(batch: list[Delivery], size: int) -> None:
     async def baseline() -> None:
         # The same rows, built the same way, COPYed by hand in the same batches (no upsert).
         for part in chunks(batch, size):
-            async with conn.cursor() as cur:
-                async with cur.copy(f'COPY "{base_t}" ({cols}) FROM STDIN') as copy:
-                    for d in part:
-                        row = row_of(d)
-                        await copy.write_row([row[n] for n in names])
+            sql = f'COPY "{base_t}" ({cols}) FROM STDIN'
+            async with conn.cursor() as cur, cur.copy(sql) as copy:
+                for d in part:
+                    row = row_of(d)
+                    await copy.write_row([row[n] for n in names])
             await conn.commit()
 
     t_ours = await timed(ours)
