@@ -407,7 +407,7 @@ class TestFollow:
         p = Pipeline(sources=[Endless()], sinks={"s": sink}, policies={"s": FAST})
 
         async def stopper() -> None:
-            while len(sink.deliveries) < 20:
+            while len(sink.deliveries) < 20:  # noqa: ASYNC110 - polls a plain list
                 await anyio.sleep(0.001)
             stop.set()
 

@@ -9,7 +9,7 @@ with at-least-once delivery, checkpoint-after-ack and no duplicate alerts.
 from __future__ import annotations
 
 from . import exceptions, filters, routing, sinks, sources, state, sync
-from ._http import RetryPolicy
+from ._retry import RetryPolicy
 from .clock import Clock, ManualClock, SystemClock
 from .model import Alert, Author, DeadLetter, Delivery, Engagement, Malformed, Media, Page, Post
 from .pipeline import Pipeline, RunReport, SinkPolicy

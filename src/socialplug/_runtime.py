@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import json
 import logging
 import signal
@@ -38,7 +37,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._http import call_with_retry
+from ._retry import call_with_retry
 from .exceptions import FetchError, RoutingError, SinkError, SocialplugError, SourceError
 from .model import Alert, DeadLetter, Delivery, Item, Malformed, Page, Post, item_to_dict
 from .model import delivery_key as _delivery_key
@@ -330,7 +329,12 @@ class _Run:
                     return
             for transform in self.transforms:
                 result = transform(post)
-                post = await result if inspect.isawaitable(result) else result
+                if result is not None and not isinstance(result, Post):
+                    result = await result
+                if result is None:
+                    c.filtered += 1
+                    return
+                post = result
         except SocialplugError:
             raise
         except Exception as exc:

@@ -43,19 +43,18 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 def _utc(value: object) -> datetime:
     """Accept an aware datetime and return it in UTC; refuse naive ones."""
-    if not isinstance(value, datetime):
-        msg = f"expected a timezone-aware datetime, got {type(value).__name__}: {value!r}"
-        raise TypeError(msg)
-    offset = value.utcoffset()
-    if offset is None:
+    if isinstance(value, datetime):
+        if value.tzinfo is UTC:
+            return value
+        if value.utcoffset() is not None:
+            return value.astimezone(UTC)
         msg = (
             f"naive datetime {value.isoformat()!r}: socialplug needs timezone-aware times; "
             "use datetime(..., tzinfo=datetime.UTC) or datetime.now(datetime.UTC)"
         )
         raise ValueError(msg)
-    if value.tzinfo is UTC:
-        return value
-    return value.astimezone(UTC)
+    msg = f"expected a timezone-aware datetime, got {type(value).__name__}: {value!r}"
+    raise TypeError(msg)
 
 
 def _utc_or_none(value: datetime | None) -> datetime | None:
@@ -230,7 +229,13 @@ class Post:
 
     def annotate(self, **values: Any) -> Post:
         """Return a copy with *values* merged into :attr:`annotations`."""
-        return attrs.evolve(self, annotations={**self.annotations, **values})
+        # A field-by-field copy: every other field is already validated, so this skips the
+        # converters that attrs.evolve would run again (annotating is on the hot path).
+        new = object.__new__(Post)
+        for name in _POST_FIELDS:
+            object.__setattr__(new, name, getattr(self, name))
+        object.__setattr__(new, "annotations", MappingProxyType({**self.annotations, **values}))
+        return new
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-compatible dict holding every field, ``raw`` and nested posts too."""
@@ -288,6 +293,9 @@ class Post:
     def from_json(cls, text: str | bytes, /) -> Post:
         """Parse :meth:`to_json`'s output."""
         return cls.from_dict(json.loads(text))
+
+
+_POST_FIELDS = tuple(f.name for f in attrs.fields(Post) if f.name != "annotations")
 
 
 @attrs.frozen(kw_only=True)

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import attrs
 
-from ._http import RetryPolicy
+from ._retry import RetryPolicy
 from .clock import Clock, SystemClock
 from .exceptions import ConfigurationError
 from .model import Item, Post

@@ -79,10 +79,12 @@ class Transform(Protocol):
     **Protocol:** ``Post -> Post``, sync or async (enrichment: sentiment, language, links).
 
     A transform returns a new post (``post.annotate(...)`` or ``attrs.evolve``); it never
-    mutates. Blocking work belongs in ``anyio.to_thread.run_sync`` inside an async transform.
+    mutates. Returning ``None`` drops the post (counted as filtered), for steps whose
+    decision needs their own result (a matcher that drops what matched nothing). Blocking
+    work belongs in ``anyio.to_thread.run_sync`` inside an async transform.
     """
 
-    def __call__(self, post: Post, /) -> Post | Awaitable[Post]:
+    def __call__(self, post: Post, /) -> Post | Awaitable[Post | None] | None:
         """Return the enriched post."""
         ...
 

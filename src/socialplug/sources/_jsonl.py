@@ -70,65 +70,65 @@ class JSONLSource:
             msg = f"{self.name}: page_size must be at least 1"
             raise ConfigurationError(msg)
 
-    def _read_page(self, offset: int, *, final: bool) -> tuple[list[Post], list[Malformed], int]:
-        """Read up to page_size complete lines from *offset*; return posts, bad, new offset."""
-        posts: list[Post] = []
-        bad: list[Malformed] = []
-        parse = self.parse
+    def _read_lines(self, offset: int, *, final: bool) -> tuple[list[bytes], int]:
+        """Read up to page_size complete lines from *offset* (blocking I/O, in a thread)."""
+        out: list[bytes] = []
         try:
             with self.path.open("rb") as f:
                 f.seek(offset)
                 buf = b""
-                lines = 0
-                while lines < self.page_size:
+                while len(out) < self.page_size:
                     chunk = f.read(_READ)
                     if not chunk:
                         if final and buf:  # a last line without a newline
+                            out.append(buf)
                             offset += len(buf)
-                            self._parse_into(buf, parse, posts, bad)
                         break
                     buf += chunk
                     parts = buf.split(b"\n")
                     buf = parts.pop()
-                    room = self.page_size - lines
+                    room = self.page_size - len(out)
                     if len(parts) > room:
                         parts = parts[:room]
-                        buf = b""
                     for raw in parts:
                         offset += len(raw) + 1
-                        lines += 1
-                        if raw.strip():
-                            self._parse_into(raw, parse, posts, bad)
+                    out.extend(parts)
+                    if len(out) >= self.page_size:
+                        break
         except OSError as exc:
-            raise SourceError(
-                f"{self.name}: cannot read {self.path}: {exc}", source=self.name
-            ) from exc
-        return posts, bad, offset
+            msg = f"{self.name}: cannot read {self.path}: {exc}"
+            raise SourceError(msg, source=self.name) from exc
+        return out, offset
 
-    def _parse_into(
-        self,
-        raw: bytes,
-        parse: Callable[[str], Post],
-        posts: list[Post],
-        bad: list[Malformed],
-    ) -> None:
-        text = raw.decode("utf-8", errors="replace")
-        try:
-            posts.append(parse(text))
-        except Exception as exc:
-            bad.append(
-                Malformed(reason=f"{type(exc).__name__}: {exc}", payload=text, source=self.name)
-            )
+    def _parse_lines(self, lines: list[bytes]) -> tuple[list[Post], list[Malformed]]:
+        """Parse lines on the event loop (parsing holds the GIL; a thread would only add switches)."""
+        posts: list[Post] = []
+        bad: list[Malformed] = []
+        parse = self.parse
+        for raw in lines:
+            if not raw.strip():
+                continue
+            text = raw.decode("utf-8", errors="replace")
+            try:
+                posts.append(parse(text))
+            except Exception as exc:
+                bad.append(
+                    Malformed(
+                        reason=f"{type(exc).__name__}: {exc}", payload=text, source=self.name
+                    )
+                )
+        return posts, bad
 
     async def pages(self, cursor: str | None, /, *, follow: bool = False) -> AsyncIterator[Page]:
         """Yield pages of posts from the byte offset *cursor* on."""
         offset = int(cursor) if cursor else 0
         while True:
-            posts, bad, end = await anyio.to_thread.run_sync(
-                functools.partial(self._read_page, offset, final=not follow)
+            lines, end = await anyio.to_thread.run_sync(
+                functools.partial(self._read_lines, offset, final=not follow)
             )
             if end != offset:
                 offset = end
+                posts, bad = self._parse_lines(lines)
                 yield Page(posts=posts, cursor=str(offset), malformed=bad)
                 continue
             if not follow:
