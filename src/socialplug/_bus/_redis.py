@@ -258,8 +258,9 @@ class RedisStreamSource:
         """
         Yield pages of entries: this consumer's pending ones, claimed ones, then new ones.
 
-        *cursor* is not needed (the group remembers the position). Each page's cursor is the
-        JSON list of its entry ids, acknowledged by :meth:`commit`.
+        The group remembers the position; a *cursor* (the last page the runtime stored) is
+        acknowledged first, in case the process died between storing it and :meth:`commit`.
+        Each page's cursor is the JSON list of its entry ids, acknowledged by :meth:`commit`.
 
         Raises:
             FetchError: Redis failed; retryable on connection loss and timeouts.
@@ -270,6 +271,13 @@ class RedisStreamSource:
         what = "setting up the group"
         try:
             await self._ensure_group(client)
+            if cursor:
+                # The runtime stores a page's cursor before it calls commit(); if the process
+                # died in between, acknowledge that handled page now.
+                what = "acknowledging the stored cursor"
+                ids = [str(i) for i in load_cursor(cursor)]
+                if ids:
+                    await client.xack(self.stream, self.group, *ids)
             what = "reading pending entries"
             last = "0"
             while True:
