@@ -282,8 +282,6 @@ class _Run:
                         tg.start_soon(self._pump, st, send, name=f"source:{st.name}")
                     if self.follow and self.detectors:
                         tg.start_soon(self._ticker, name="detectors:tick")
-                if not self.follow and self.detectors:
-                    await self._tick_once()
 
     async def _ticker(self) -> None:
         while True:
@@ -319,6 +317,10 @@ class _Run:
                     await self._process_post(post, track, out)
                 await self._send_out(out)
                 await self._ack(track)
+            if not self.follow and self.detectors and self.stopped_by == "end":
+                # One last tick once every page was processed, so digests and resolutions
+                # that are due include the last posts.
+                await self._tick_once()
 
     async def _process_post(self, post: Post, track: _Track, out: dict[str, list[_Entry]]) -> None:
         c = self.c

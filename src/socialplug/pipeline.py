@@ -214,8 +214,14 @@ class Pipeline:
         for key in self.policies:
             if key not in self.sinks:
                 problems.append(f"a policy names sink {key!r}, which is not configured")
+        check_router = getattr(self.router, "validate", None)
         destinations = getattr(self.router, "destinations", None)
-        if destinations is not None:
+        if callable(check_router):
+            try:
+                check_router(self.sinks)
+            except ConfigurationError as exc:
+                problems.extend(exc.problems)
+        elif destinations is not None:
             known = ", ".join(sorted(self.sinks)) or "none"
             for target in sorted(destinations):
                 if target not in self.sinks:
