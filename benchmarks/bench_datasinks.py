@@ -214,9 +214,12 @@ async def bench_nats(batch: list[Delivery], size: int) -> None:
             futures = []
             for d in part:
                 payload = dumps({"type": "post", **d.item.to_dict()})
-                futures.append(
-                    await js.publish_async(f"{base_s}.p", payload, headers={"Nats-Msg-Id": d.key})
-                )
+                headers = {
+                    "Nats-Msg-Id": d.key,
+                    "socialplug-key": d.item.key,
+                    "socialplug-route": d.route,
+                }
+                futures.append(await js.publish_async(f"{base_s}.p", payload, headers=headers))
             for f in futures:
                 await f
 

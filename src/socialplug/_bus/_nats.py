@@ -14,7 +14,7 @@ import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
 from ..model import Delivery, Malformed, Page, Post
-from ._codec import decode, encode, headers_of, load_cursor, make_page
+from ._codec import ITEM_KEY, ROUTE, decode, encode, load_cursor, make_page
 
 
 if TYPE_CHECKING:
@@ -85,7 +85,8 @@ class NatsJetStreamSink:
     """
     Publish each delivery to a JetStream subject and wait for the stream's acknowledgements.
 
-    Messages carry ``Nats-Msg-Id`` = the delivery's idempotency key, so the stream drops a
+    Messages carry ``Nats-Msg-Id`` = the delivery's idempotency key (in place of the
+    ``socialplug-delivery-key`` header other brokers get), so the stream drops a
     replay arriving within its duplicate window (two minutes by default; raise the stream's
     ``duplicate_window`` to cover longer outages): the sink is :attr:`idempotent`. The
     ``socialplug-key`` and ``socialplug-route`` headers carry the item key and route. A batch
@@ -154,7 +155,7 @@ class NatsJetStreamSink:
             await self._ensure_stream(js)
             with anyio.fail_after(self.timeout):
                 for d in batch:
-                    headers = {"Nats-Msg-Id": d.key, **headers_of(d)}
+                    headers = {"Nats-Msg-Id": d.key, ITEM_KEY: d.item.key, ROUTE: d.route}
                     futures.append(
                         await js.publish_async(
                             self.subject, encode(d), stream=self.stream, headers=headers
