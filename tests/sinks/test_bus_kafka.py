@@ -114,6 +114,7 @@ async def test_unreachable_broker_is_retryable(unused_tcp_port):
     assert consume.value.retryable
 
 
+@pytest.mark.slow
 def test_consumer_killed_mid_page_loses_nothing(broker, unique, tmp_path):
     """
     Produce through the sink, consume in another process, kill it between handling a page

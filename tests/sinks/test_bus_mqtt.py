@@ -109,6 +109,7 @@ async def test_errors_and_configuration(unused_tcp_port):
         MQTTSink("a/+/b")
 
 
+@pytest.mark.slow
 def test_consumer_killed_mid_page_loses_nothing(topic, unique, tmp_path):
     """
     Produce through the sink, consume in another process, kill it between handling a page

@@ -125,6 +125,7 @@ async def test_errors_are_classified(stream, unused_tcp_port):
     assert "pw5ecret" not in str(refused.value) + repr(down)
 
 
+@pytest.mark.slow
 def test_consumer_killed_mid_page_loses_nothing(stream, tmp_path):
     """
     Produce through the sink, consume in another process, kill it between handling a page

@@ -137,6 +137,7 @@ async def test_errors_are_classified(queue, unused_tcp_port):
     assert "pw5ecret" not in str(refused.value) + repr(down) + str(fetch.value) + repr(source)
 
 
+@pytest.mark.slow
 def test_consumer_killed_mid_page_loses_nothing(queue, tmp_path):
     """
     Produce through the sink, consume in another process, kill it between handling a page

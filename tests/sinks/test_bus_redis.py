@@ -150,6 +150,7 @@ async def test_wrong_key_type_is_permanent_and_down_server_retryable(stream, unu
     assert all("s3cretpw" not in s for s in (str(refused.value), repr(down), repr(source)))
 
 
+@pytest.mark.slow
 def test_consumer_killed_mid_page_loses_nothing(stream, tmp_path):
     """
     Produce through the sink, consume in another process, kill it between handling a page

@@ -247,7 +247,8 @@ class KafkaSource:
         what = "joining the group"
         try:
             consumer = await self._get()
-            started = last = time.monotonic()
+            started = time.monotonic()
+            last: float | None = None  # when records last arrived, or partitions were assigned
             while True:
                 records = await consumer.getmany(
                     timeout_ms=int(self.max_wait * 1000), max_records=self.batch_size
@@ -255,16 +256,16 @@ class KafkaSource:
                 what = "fetching records"
                 page = self._page(records)
                 now = time.monotonic()
+                if last is None and (page is not None or consumer.assignment()):
+                    last = now  # the idle time counts from the assignment on
                 if page is not None:
                     last = now
                     yield page
                 elif not follow:
-                    if consumer.assignment() and now - last >= self.idle:
+                    if last is not None and now - last >= self.idle:
                         return
-                    if not consumer.assignment() and now - started >= self.join_timeout:
+                    if last is None and now - started >= self.join_timeout:
                         raise k.errors.KafkaTimeoutError("no partitions assigned in time")
-                    if consumer.assignment() and last == started:
-                        last = now  # the idle time counts from the assignment on
         except k.errors.KafkaError as exc:
             raise self._error(exc, what) from exc
 
