@@ -245,3 +245,18 @@ class TestPostgresSink:
 
         assert not info.value.retryable
         assert len(await pg_rows(conn, table)) == 1
+
+
+def test_sinks_bring_batching_defaults_the_pipeline_uses(tmp_path):
+    """A pipeline batches a table sink by the sink's own policy unless told otherwise."""
+    from socialplug import Pipeline, SinkPolicy
+    from socialplug.testing import StaticSource
+
+    sink = SQLiteSink(tmp_path / "p.db")
+    default = Pipeline(sources=[StaticSource([])], sinks={"db": sink})
+    custom = Pipeline(
+        sources=[StaticSource([])], sinks={"db": sink}, policies={"db": SinkPolicy(batch_size=7)}
+    )
+
+    assert default.policy("db").batch_size == 500
+    assert custom.policy("db").batch_size == 7

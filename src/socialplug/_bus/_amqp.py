@@ -14,6 +14,7 @@ import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
 from ..model import Delivery, Malformed, Page, Post
+from ..pipeline import SinkPolicy
 from ._codec import decode, encode, headers_of, load_cursor, make_page
 
 
@@ -130,6 +131,8 @@ class RabbitMQSink:
     _ready: bool = attrs.field(default=False, init=False, repr=False)
 
     idempotent: ClassVar[bool] = False
+    #: Default batching (a pipeline's ``policies`` override it).
+    policy: ClassVar[SinkPolicy] = SinkPolicy(batch_size=200, batch_wait=0.05)
 
     def __attrs_post_init__(self) -> None:
         if not self.routing_key and not self.exchange:

@@ -17,6 +17,7 @@ import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
 from ..model import Delivery, Malformed, Page, Post
+from ..pipeline import SinkPolicy
 from ._codec import decode, encode, headers_of, make_page
 
 
@@ -78,6 +79,8 @@ class KafkaSink:
     _producer: Any = attrs.field(default=None, init=False, repr=False)
 
     idempotent: ClassVar[bool] = False
+    #: Default batching (a pipeline's ``policies`` override it).
+    policy: ClassVar[SinkPolicy] = SinkPolicy(batch_size=500, batch_wait=0.05)
 
     def __attrs_post_init__(self) -> None:
         if not self.topic:

@@ -34,6 +34,7 @@ import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
 from ..model import Delivery, Malformed, Page, Post
+from ..pipeline import SinkPolicy
 from ._codec import decode, encode, load_cursor, make_page
 
 
@@ -144,6 +145,8 @@ class MQTTSink:
     _session: _Session = attrs.field(init=False, repr=False)
 
     idempotent: ClassVar[bool] = False
+    #: Default batching (a pipeline's ``policies`` override it).
+    policy: ClassVar[SinkPolicy] = SinkPolicy(batch_size=100, batch_wait=0.05)
 
     def __attrs_post_init__(self) -> None:
         if not self.topic or any(c in self.topic for c in "+#"):

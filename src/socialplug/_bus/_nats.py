@@ -14,6 +14,7 @@ import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
 from ..model import Delivery, Malformed, Page, Post
+from ..pipeline import SinkPolicy
 from ._codec import ITEM_KEY, ROUTE, decode, encode, load_cursor, make_page
 
 
@@ -113,6 +114,8 @@ class NatsJetStreamSink:
     _ready: bool = attrs.field(default=False, init=False, repr=False)
 
     idempotent: ClassVar[bool] = True
+    #: Default batching (a pipeline's ``policies`` override it).
+    policy: ClassVar[SinkPolicy] = SinkPolicy(batch_size=500, batch_wait=0.05)
 
     def __attrs_post_init__(self) -> None:
         if not self.subject:

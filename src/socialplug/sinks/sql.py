@@ -25,6 +25,7 @@ import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, MissingExtraError
 from ..model import Delivery
+from ..pipeline import SinkPolicy
 from ._rows import COLUMNS, Row, item_of_row, row_of
 
 
@@ -108,6 +109,8 @@ class SQLiteSink:
     _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False, repr=False)
 
     idempotent: ClassVar[bool] = True
+    #: Default batching (a pipeline's ``policies`` override it).
+    policy: ClassVar[SinkPolicy] = SinkPolicy(batch_size=500, batch_wait=0.5)
 
     def __attrs_post_init__(self) -> None:
         _check_table(self.table, schema_allowed=False)
@@ -241,6 +244,8 @@ class PostgresSink:
     _lock: anyio.Lock = attrs.field(factory=anyio.Lock, init=False, repr=False)
 
     idempotent: ClassVar[bool] = True
+    #: Default batching (a pipeline's ``policies`` override it).
+    policy: ClassVar[SinkPolicy] = SinkPolicy(batch_size=1000, batch_wait=0.5)
 
     def __attrs_post_init__(self) -> None:
         _check_table(self.table, schema_allowed=True)
