@@ -31,15 +31,15 @@ NATS = "nats://127.0.0.1:4222"
 
 def dumps(value: Any) -> bytes:
     """The JSON encoder the baselines use: the same one socialplug picks (orjson if there)."""
-    from socialplug._bus._codec import _json
+    from socialplug._fastjson import dumps
 
-    return _json()[0](value)
+    return dumps(value)
 
 
 def loads(value: bytes) -> Any:
-    from socialplug._bus._codec import _json
+    from socialplug._fastjson import loads
 
-    return _json()[1](value)
+    return loads(value)
 
 
 def make_posts(n: int) -> list[Delivery]:

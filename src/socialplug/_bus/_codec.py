@@ -15,11 +15,11 @@ a stored cursor is only informative on restart.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from .._fastjson import dumps, loads
 from ..model import Alert, Delivery, Malformed, Page, Post, item_from_dict, item_to_dict
 
 
@@ -41,28 +41,9 @@ ROUTE: Final = "socialplug-route"
 _MAX_PAYLOAD_IN_DEAD_LETTER: Final = 64 * 1024
 
 
-def _std_dumps(value: Any) -> bytes:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-@functools.cache
-def _json() -> tuple[Callable[[Any], bytes], Callable[[bytes | str], Any], type[Exception]]:
-    """orjson when the ``fast`` extra is installed (several times faster), else the stdlib."""
-    try:
-        import orjson  # noqa: PLC0415  (optional extra, imported on first use)
-    except ImportError:
-        return _std_dumps, json.loads, TypeError
-    return orjson.dumps, orjson.loads, orjson.JSONEncodeError
-
-
 def encode(delivery: Delivery, /) -> bytes:
     """Return the payload of *delivery*: its item as UTF-8 JSON with a ``type`` tag."""
-    dumps, _, refused = _json()
-    data = item_to_dict(delivery.item)
-    try:
-        return dumps(data)
-    except refused:
-        return _std_dumps(data)  # e.g. integers beyond 64 bits, which orjson refuses
+    return dumps(item_to_dict(delivery.item))
 
 
 def headers_of(delivery: Delivery, /) -> dict[str, str]:
@@ -78,7 +59,7 @@ def decode(payload: bytes | str | None, /, *, source: str, where: str) -> Post |
     if payload is None:
         return Malformed(reason=f"{where}: message has no payload", payload="", source=source)
     try:
-        item = item_from_dict(_object(_json()[1](payload)))
+        item = item_from_dict(_object(loads(payload)))
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         reason = f"{where}: not a serialized post: {type(exc).__name__}: {exc}"
     else:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from .._fastjson import dumps_text
 from ..model import Alert, Delivery, Item, Post, item_from_dict, item_to_dict
 
 
@@ -82,7 +83,7 @@ def _matched(annotations: Mapping[str, Any]) -> str:
         names = list(value)
     else:
         names = [value]
-    return json.dumps(names, ensure_ascii=False, separators=(",", ":"))
+    return dumps_text(names)
 
 
 def row_of(delivery: Delivery, /) -> Row:
@@ -90,7 +91,7 @@ def row_of(delivery: Delivery, /) -> Row:
     Flatten *delivery* into a row of :data:`COLUMNS`.
     """
     item: Item = delivery.item
-    as_json = json.dumps(item_to_dict(item), ensure_ascii=False, separators=(",", ":"))
+    as_json = dumps_text(item_to_dict(item))
     label, score = _sentiment(item.annotations)
     if isinstance(item, Post):
         return {
