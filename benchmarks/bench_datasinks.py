@@ -42,14 +42,14 @@ def loads(value: bytes) -> Any:
     return loads(value)
 
 
-def make_posts(n: int) -> list[Delivery]:
+def make_posts(n: int, prefix: str = "u") -> list[Delivery]:
     t0 = datetime(2026, 3, 1, tzinfo=UTC)
     out = []
     for i in range(n):
         post = Post(
             platform="mastodon",
             id=str(i),
-            key=f"mastodon:https://example.social/@u/{i}",
+            key=f"mastodon:https://example.social/@{prefix}/{i}",
             text=f"Train {i} stuck in the tunnel again, third time this week #rail",
             created_at=t0 + timedelta(seconds=i),
             author=Author(id=str(i % 97), handle=f"user{i % 97}@example.social", name="User"),
@@ -86,43 +86,50 @@ def chunks(items: list[Any], size: int) -> list[list[Any]]:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-async def bench_pg(batch: list[Delivery], size: int) -> None:
+async def bench_pg(batch: list[Delivery], size: int, repeat: int) -> None:
     import psycopg
 
     from socialplug.sinks._rows import COLUMNS, row_of
     from socialplug.sinks.sql import PostgresSink
 
-    ours_t, base_t = f"bench_{uuid.uuid4().hex[:8]}", f"bench_{uuid.uuid4().hex[:8]}"
-    sink = PostgresSink(PG, table=ours_t)
-    await sink.deliver(batch[:1])  # create the table outside the timing
-
-    async def ours() -> None:
-        for part in chunks(batch, size):
-            await sink.deliver(part)
-
-    conn = await psycopg.AsyncConnection.connect(PG)
-    await conn.execute(f'CREATE TABLE "{base_t}" (LIKE "{ours_t}" INCLUDING ALL)')
-    await conn.commit()
     names = [n for n, _ in COLUMNS]
     cols = ", ".join(f'"{n}"' for n in names)
+    warmup = make_posts(1, prefix="warmup")
+    conn = await psycopg.AsyncConnection.connect(PG)
+    best_ours = best_base = float("inf")
+    for round_ in range(repeat):  # fresh tables each round, the faster round of each counts
+        ours_t, base_t = f"bench_{uuid.uuid4().hex[:8]}", f"bench_{uuid.uuid4().hex[:8]}"
+        sink = PostgresSink(PG, table=ours_t)
+        await sink.deliver(warmup)  # connect and create the table outside the timing
+        await conn.execute(f'CREATE TABLE "{base_t}" (LIKE "{ours_t}" INCLUDING ALL)')
+        await conn.commit()
 
-    async def baseline() -> None:
-        # The same rows, built the same way, COPYed by hand in the same batches (no upsert).
-        for part in chunks(batch, size):
-            sql = f'COPY "{base_t}" ({cols}) FROM STDIN'
-            async with conn.cursor() as cur, cur.copy(sql) as copy:
-                for d in part:
-                    row = row_of(d)
-                    await copy.write_row([row[n] for n in names])
-            await conn.commit()
+        async def ours(sink: PostgresSink = sink) -> None:
+            for part in chunks(batch, size):
+                await sink.deliver(part)
 
-    t_ours = await timed(ours)
-    t_base = await timed(baseline)
-    report(f"PostgreSQL sink (batch {size})", len(batch), t_ours, t_base)
-    await conn.execute(f'DROP TABLE "{ours_t}", "{base_t}"')
-    await conn.commit()
+        async def baseline(table: str = base_t) -> None:
+            # The same rows, built the same way, COPYed by hand in the same batches, one
+            # transaction each, into a table with the same indexes (but no upsert).
+            for part in chunks(batch, size):
+                sql = f'COPY "{table}" ({cols}) FROM STDIN'
+                async with conn.cursor() as cur, cur.copy(sql) as copy:
+                    for d in part:
+                        row = row_of(d)
+                        await copy.write_row([row[n] for n in names])
+                await conn.commit()
+
+        if round_ % 2:  # alternate which goes first
+            best_ours = min(best_ours, await timed(ours))
+            best_base = min(best_base, await timed(baseline))
+        else:
+            best_base = min(best_base, await timed(baseline))
+            best_ours = min(best_ours, await timed(ours))
+        await conn.execute(f'DROP TABLE "{ours_t}", "{base_t}"')
+        await conn.commit()
+        await sink.aclose()
+    report(f"PostgreSQL sink (batch {size})", len(batch), best_ours, best_base)
     await conn.close()
-    await sink.aclose()
 
 
 # -- Redis Streams ----------------------------------------------------------------------------
@@ -266,12 +273,13 @@ async def main() -> None:
     parser.add_argument("--posts", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=1000)
     parser.add_argument("--only", default="pg,redis,nats")
+    parser.add_argument("--repeat", type=int, default=2, help="PostgreSQL rounds (best counts)")
     args = parser.parse_args()
     batch = make_posts(args.posts)
     only = set(args.only.split(","))
     print(f"{args.posts:,} posts, batches of {args.batch}")
     if "pg" in only:
-        await bench_pg(batch, args.batch)
+        await bench_pg(batch, args.batch, args.repeat)
     if "redis" in only:
         await bench_redis(batch, args.batch)
     if "nats" in only:

@@ -100,7 +100,7 @@ async def test_uncommitted_records_are_read_again(broker, unique):
 
 
 async def test_unreachable_broker_is_retryable(unused_tcp_port):
-    """A broker that refuses connections gives retryable errors on both sides."""
+    """A refused broker gives retryable errors on both sides; options stay out of reprs."""
     sink = KafkaSink("t", bootstrap_servers=f"127.0.0.1:{unused_tcp_port}")
     with pytest.raises(DeliveryError) as produce:
         await sink.deliver(deliveries([make_post(1)]))
@@ -112,6 +112,8 @@ async def test_unreachable_broker_is_retryable(unused_tcp_port):
 
     assert produce.value.retryable
     assert consume.value.retryable
+    secret = KafkaSink("t", options={"sasl_plain_password": "pw5ecret"})
+    assert "pw5ecret" not in repr(secret) + repr(KafkaSource("t", options={"x": "pw5ecret"}))
 
 
 @pytest.mark.slow

@@ -11,7 +11,17 @@ from _support import deliveries, make_post
 from socialplug.exceptions import MissingExtraError
 
 
-EXTRAS = ["orjson", "psycopg", "redis", "nats", "aio_pika", "aiokafka", "aiomqtt", "pandas", "pyarrow"]
+EXTRAS = [
+    "orjson",
+    "psycopg",
+    "redis",
+    "nats",
+    "aio_pika",
+    "aiokafka",
+    "aiomqtt",
+    "pandas",
+    "pyarrow",
+]
 
 
 def test_importing_the_modules_imports_no_extra():

@@ -175,17 +175,20 @@ class TestPostgresSink:
         "threshold", [pytest.param(1, id="copy"), pytest.param(10_000, id="multirow")]
     )
     async def test_batches_upsert_through_copy_and_multirow(self, pg, threshold):
-        """Both write paths store typed columns, dedupe in and across batches, keep JSON."""
+        """
+        Both write paths store typed columns, dedupe in and across batches (a COPY batch
+        mixing new and known keys falls back to the merge), and keep the JSON.
+        """
         conn, table = pg
         sink = PostgresSink(PG, table=table, copy_threshold=threshold)
         posts = [make_post(i) for i in range(50)]
         await sink.deliver(deliveries(posts))
-        again = [*posts[:10], Post.from_dict({**posts[3].to_dict(), "text": "v2"})]
+        again = [*posts[:10], Post.from_dict({**posts[3].to_dict(), "text": "v2"}), make_post(99)]
         await sink.deliver(deliveries(again))
         await sink.aclose()
 
         rows = await pg_rows(conn, table)
-        assert len(rows) == 50
+        assert len(rows) == 51
         by_key = {r["key"]: r for r in rows}
         row = by_key[posts[3].key]
         assert row["text"] == "v2"

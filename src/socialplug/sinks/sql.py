@@ -219,9 +219,10 @@ class PostgresSink:
     """
     Upsert deliveries into a PostgreSQL table (psycopg 3, async).
 
-    Batches of at least *copy_threshold* rows are streamed with ``COPY`` into a temporary
-    staging table and merged with one ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE``;
-    smaller ones are sent as a pipelined multi-row upsert. Each batch is one transaction.
+    Batches of at least *copy_threshold* rows are streamed with ``COPY``: straight into the
+    table when every key is new (inside a savepoint), otherwise into a temporary staging
+    table merged with one ``INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE``. Smaller
+    batches are sent as a pipelined multi-row upsert. Each batch is one transaction.
 
     Args:
         conninfo: A libpq connection string or URL (``postgresql://user@host/db``); never
@@ -306,25 +307,39 @@ class PostgresSink:
         )
         await conn.commit()
 
+    async def _copy(self, conn: psycopg.AsyncConnection[Any], table: str, rows: list[Row]) -> None:
+        names = ", ".join(f'"{n}"' for n in _NAMES)
+        async with conn.cursor() as cur, cur.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for r in rows:
+                await copy.write_row([r[n] for n in _NAMES])
+
     async def _write(self, conn: psycopg.AsyncConnection[Any], rows: list[Row]) -> None:
+        psycopg = _import_psycopg()
         names = ", ".join(f'"{n}"' for n in _NAMES)
         tail = _upsert_tail('"')
         async with conn.transaction():
-            if len(rows) >= self.copy_threshold:
-                stage = f'"_socialplug_stage_{self._bare}"'
-                async with conn.cursor() as cur:
-                    async with cur.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
-                        for r in rows:
-                            await copy.write_row([r[n] for n in _NAMES])
-                    merge = f"INSERT INTO {self._qualified} ({names}) SELECT {names} FROM {stage}"  # noqa: S608
-                    await cur.execute(f"{merge} {tail}")
-            else:
+            if len(rows) < self.copy_threshold:
                 marks = ", ".join(f"%({n})s" for n in _NAMES)
                 async with conn.cursor() as cur:
                     await cur.executemany(
                         f"INSERT INTO {self._qualified} ({names}) VALUES ({marks}) {tail}",  # noqa: S608
                         rows,
                     )
+                return
+            # New posts are the common case: COPY straight into the table, inside a
+            # savepoint. If a key is already there (a replay, an edit), roll back to the
+            # savepoint and merge through the staging table instead.
+            try:
+                async with conn.transaction():
+                    await self._copy(conn, self._qualified, rows)
+            except psycopg.errors.UniqueViolation:
+                pass
+            else:
+                return
+            stage = f'"_socialplug_stage_{self._bare}"'
+            await self._copy(conn, stage, rows)
+            merge = f"INSERT INTO {self._qualified} ({names}) SELECT {names} FROM {stage}"  # noqa: S608
+            await conn.execute(f"{merge} {tail}")
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
         """
