@@ -82,3 +82,10 @@ def bench(session: nox.Session) -> None:
         "WORK": os.environ.get("WORK", ".bench"),
     }
     session.run("bash", str(script), env=env, external=True)
+
+
+@nox.session
+def peers(session: nox.Session) -> None:
+    """Sources and sinks against real third-party servers on loopback (see ../shared/peers)."""
+    session.install("-e", ".[all]", *group("tests"))
+    session.run("pytest", "-m", "peers", "tests/peers", *session.posargs)

@@ -118,16 +118,17 @@ def main(argv: list[str] | None = None) -> None:
     for r in ROUTES:
         (out / f"{r}.jsonl").write_text("")
     with tempfile.TemporaryDirectory() as tmp:
-        policy = SinkPolicy(batch_size=2000, batch_wait=1.0)
+        policy = SinkPolicy(batch_size=500, batch_wait=1.0)
         pipeline = Pipeline(
             name="bench",
-            sources=[JSONLSource(args.posts, parse=parse, page_size=1000)],
+            sources=[JSONLSource(args.posts, parse=parse, page_size=250)],
             filters=[dedupe],
             transforms=[rules],
             router=routes,
             sinks=sinks,
             policies=dict.fromkeys(ROUTES, policy),
             state=SQLiteStateStore(os.path.join(tmp, "state.db")),
+            buffer=2,
         )
         t1 = now()
         result = run_once(pipeline)

@@ -14,6 +14,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 
 import anyio
 import attrs
@@ -32,6 +33,19 @@ def _number(headers: Mapping[str, str], *names: str) -> float | None:
         except ValueError:
             continue
     return None
+
+
+def _iso_epoch(raw: str | None) -> float | None:
+    """Epoch seconds of an ISO 8601 time (``2026-08-01T14:00:00.497737Z``), else ``None``."""
+    if not raw:
+        return None
+    try:
+        when = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 @attrs.define(eq=False)
@@ -84,6 +98,8 @@ class Budget:
             lower, "x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining"
         )
         reset = _number(lower, "x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset")
+        if reset is None:
+            reset = _iso_epoch(lower.get("x-ratelimit-reset"))  # Mastodon: an ISO 8601 time
         retry_after = _number(lower, "retry-after")
         now = self.clock()
         hold = 0.0

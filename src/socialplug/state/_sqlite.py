@@ -60,6 +60,12 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+class _Busy(Exception):  # noqa: N818 - internal signal, never escapes the store
+    """The fast path would have to wait; retry in a thread."""
+
+
 _CHUNK = 500
 
 
@@ -143,27 +149,58 @@ class SQLiteStateStore:
             conn.execute("ROLLBACK")
             raise
 
-    def _run(self, fn: Callable[[sqlite3.Connection], T], *, key: str = "") -> T:
-        with self._lock:
+    def _run(
+        self, fn: Callable[[sqlite3.Connection], T], *, key: str = "", wait: bool = True
+    ) -> T:
+        """
+        Run *fn* on the connection. With ``wait=False`` (the fast path, on the event loop)
+        nothing may block: a busy lock or a connection not opened yet raises :class:`_Busy`
+        and the caller retries in a worker thread with ``wait=True``.
+        """
+        if not wait and (self._conn is None or not self._lock.acquire(blocking=False)):
+            raise _Busy
+        if wait:
+            self._lock.acquire()
+        try:
             conn = self._connect()
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000) if wait else 0}")
             try:
                 return fn(conn)
             except sqlite3.Error as exc:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if (
+                    not wait
+                    and isinstance(exc, sqlite3.OperationalError)
+                    and ("locked" in str(exc) or "busy" in str(exc))
+                ):
+                    raise _Busy from exc
                 raise StateError(f"state store {self.path}: {exc}", key=key) from exc
+        finally:
+            self._lock.release()
 
-    def _write(self, fn: Callable[[sqlite3.Connection], T], *, key: str = "") -> T:
+    def _write(
+        self, fn: Callable[[sqlite3.Connection], T], *, key: str = "", wait: bool = True
+    ) -> T:
         def tx(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
             result = fn(conn)
             conn.execute("COMMIT")
             return result
 
-        return self._run(tx, key=key)
+        return self._run(tx, key=key, wait=wait)
 
-    async def _call(self, fn: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(fn)
+    async def _call(self, op: Callable[[bool], T]) -> T:
+        """
+        Run *op* on the event loop when that cannot block (no other writer holds the lock:
+        a WAL transaction takes microseconds), else in a worker thread that waits for it.
+        Thread hops cost more than the SQL itself on a loaded machine, so the fast path
+        matters.
+        """
+        try:
+            return op(False)  # noqa: FBT003
+        except _Busy:
+            return await anyio.to_thread.run_sync(op, True)  # noqa: FBT003
 
     # -- cursors ------------------------------------------------------------------------
 
@@ -174,7 +211,7 @@ class SQLiteStateStore:
             row = conn.execute("SELECT cursor FROM cursors WHERE source = ?", (source,)).fetchone()
             return None if row is None else str(row[0])
 
-        return await self._call(lambda: self._run(read, key=source))
+        return await self._call(lambda wait: self._run(read, key=source, wait=wait))
 
     async def set_cursor(self, source: str, cursor: str, /) -> None:
         """Durably commit *cursor* for *source*."""
@@ -187,7 +224,7 @@ class SQLiteStateStore:
                 (source, cursor, self.clock()),
             )
 
-        await self._call(lambda: self._write(write, key=source))
+        await self._call(lambda wait: self._write(write, key=source, wait=wait))
 
     # -- seen keys ----------------------------------------------------------------------
 
@@ -210,7 +247,7 @@ class SQLiteStateStore:
                 found.update(r[0] for r in rows)
             return found
 
-        return await self._call(lambda: self._run(read))
+        return await self._call(lambda wait: self._run(read, wait=wait))
 
     async def mark_seen(self, keys: Sequence[str], /, *, ttl: float | None = None) -> None:
         """Remember *keys* for *ttl* seconds (forever with ``None``)."""
@@ -230,7 +267,7 @@ class SQLiteStateStore:
                     "DELETE FROM seen WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
                 )
 
-        await self._call(lambda: self._write(write))
+        await self._call(lambda wait: self._write(write, wait=wait))
 
     # -- dead letters -------------------------------------------------------------------
 
@@ -260,7 +297,7 @@ class SQLiteStateStore:
                 rows,
             )
 
-        await self._call(lambda: self._write(write))
+        await self._call(lambda wait: self._write(write, wait=wait))
 
     async def dead_letters(
         self, *, origin: str | None = None, limit: int | None = None
@@ -295,7 +332,7 @@ class SQLiteStateStore:
                 for row in conn.execute(sql, params)
             ]
 
-        return await self._call(lambda: self._run(read))
+        return await self._call(lambda wait: self._run(read, wait=wait))
 
     async def remove_dead_letters(self, ids: Sequence[int], /) -> int:
         """Delete the dead letters with *ids*; return how many were deleted."""
@@ -307,7 +344,7 @@ class SQLiteStateStore:
                 conn.execute("DELETE FROM dead_letters WHERE id = ?", (i,)).rowcount for i in ids
             )
 
-        return await self._call(lambda: self._write(write))
+        return await self._call(lambda wait: self._write(write, wait=wait))
 
     # -- records ------------------------------------------------------------------------
 
@@ -323,7 +360,7 @@ class SQLiteStateStore:
             ).fetchone()
             return None if row is None else json.loads(row[0])
 
-        return await self._call(lambda: self._run(read, key=f"{namespace}/{key}"))
+        return await self._call(lambda wait: self._run(read, key=f"{namespace}/{key}", wait=wait))
 
     async def put_record(
         self, namespace: str, key: str, value: Any, /, *, ttl: float | None = None
@@ -339,7 +376,7 @@ class SQLiteStateStore:
                 (namespace, key, encoded, expires),
             )
 
-        await self._call(lambda: self._write(write, key=f"{namespace}/{key}"))
+        await self._call(lambda wait: self._write(write, key=f"{namespace}/{key}", wait=wait))
 
     async def delete_record(self, namespace: str, key: str, /) -> None:
         """Delete (*namespace*, *key*) if present."""
@@ -347,7 +384,7 @@ class SQLiteStateStore:
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM records WHERE namespace = ? AND key = ?", (namespace, key))
 
-        await self._call(lambda: self._write(write, key=f"{namespace}/{key}"))
+        await self._call(lambda wait: self._write(write, key=f"{namespace}/{key}", wait=wait))
 
     async def records(self, namespace: str, /) -> dict[str, Any]:
         """Return every live record of *namespace*."""
@@ -361,7 +398,7 @@ class SQLiteStateStore:
             )
             return {k: json.loads(v) for k, v in rows}
 
-        return await self._call(lambda: self._run(read, key=namespace))
+        return await self._call(lambda wait: self._run(read, key=namespace, wait=wait))
 
     async def aclose(self) -> None:
         """Close the connection; the store reopens on next use."""
