@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _support import make_post, skip_or_fail
+from _sinks_support import make_post, skip_or_fail
 
 from socialplug.model import Post
 

@@ -9,7 +9,7 @@ import os
 from collections import Counter
 
 import pytest
-from _support import crash_and_resume, deliveries, make_post
+from _sinks_support import crash_and_resume, deliveries, make_post
 
 from socialplug.exceptions import DeliveryError, FetchError
 from socialplug.model import Post

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from _support import crash_and_resume, deliveries, make_post, require
+from _sinks_support import crash_and_resume, deliveries, make_post, require
 
 from socialplug.exceptions import ConfigurationError, DeliveryError
 from socialplug.model import Post

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
-from _support import deliveries, make_post, pipeline_crash, require
+from _sinks_support import deliveries, make_post, pipeline_crash, require
 
 from socialplug.model import Post
 

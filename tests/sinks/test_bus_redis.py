@@ -6,7 +6,7 @@ import json
 from collections import Counter
 
 import pytest
-from _support import crash_and_resume, deliveries, make_post, require
+from _sinks_support import crash_and_resume, deliveries, make_post, require
 
 from socialplug.exceptions import DeliveryError, FetchError
 from socialplug.model import Post

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from _support import deliveries, make_post
+from _sinks_support import deliveries, make_post
 
 from socialplug._bus._codec import decode, dump_cursor, encode, headers_of, load_cursor
 from socialplug.model import Alert, Malformed

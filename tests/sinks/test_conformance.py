@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from _support import deliveries, make_post, require
+from _sinks_support import deliveries, make_post, require
 
 from socialplug.testing import check_sink, check_source
 

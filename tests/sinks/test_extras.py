@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 import pytest
-from _support import deliveries, make_post
+from _sinks_support import deliveries, make_post
 
 from socialplug.exceptions import MissingExtraError
 

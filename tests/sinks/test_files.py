@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from _support import deliveries, make_post
+from _sinks_support import deliveries, make_post
 
 from socialplug.clock import ManualClock
 from socialplug.exceptions import ConfigurationError, DeliveryError

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support import deliveries, make_post, require
+from _sinks_support import deliveries, make_post, require
 
 from socialplug.exceptions import ConfigurationError, DeliveryError
 from socialplug.model import Alert, Post

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
-from _consume import build
+from _bus_consume import build
 
 from socialplug.model import Delivery
 from socialplug.pipeline import Pipeline, SinkPolicy

@@ -79,13 +79,13 @@ def deliveries(
     ]
 
 
-CONSUMER = Path(__file__).with_name("_consume.py")
+CONSUMER = Path(__file__).with_name("_bus_consume.py")
 
 
 def run_consumer(
     broker: str, config: dict[str, object], record: Path, expected: int, hang_after: int | None
 ) -> subprocess.Popen[bytes]:
-    """Start the consumer process of the crash tests (see ``_consume.py``)."""
+    """Start the consumer process of the crash tests (see ``_bus_consume.py``)."""
     args = [sys.executable, str(CONSUMER), broker, json.dumps(config), str(record), str(expected)]
     if hang_after is not None:
         args.append(str(hang_after))
@@ -146,7 +146,7 @@ def crash_and_resume(
     return recorded
 
 
-WORKER = Path(__file__).with_name("_pipeline_worker.py")
+WORKER = Path(__file__).with_name("_bus_worker.py")
 
 
 def pipeline_crash(
