@@ -131,3 +131,30 @@ def test_consumer_killed_mid_page_loses_nothing(topic, unique, tmp_path):
     recorded = crash_and_resume("mqtt", config, config, [p.key for p in posts], tmp_path)
 
     assert sum(1 for n in Counter(recorded).values() if n > 1) >= 10
+
+
+async def test_a_publish_failing_mid_batch_is_one_delivery_error(topic, monkeypatch):
+    """A failure of some publishes of a batch surfaces as one DeliveryError, not a group."""
+    import aiomqtt
+
+    sink = MQTTSink(topic)
+    await sink.deliver(deliveries([make_post(0)]))  # connected
+    real = aiomqtt.Client.publish
+    calls = 0
+
+    async def flaky(self, *args, **kwargs):
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise aiomqtt.MqttCodeError(4, "connection lost")  # MQTT_ERR_NO_CONN
+        return await real(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiomqtt.Client, "publish", flaky)
+    with pytest.raises(DeliveryError) as info:
+        await sink.deliver(deliveries([make_post(i) for i in range(5)]))
+    monkeypatch.setattr(aiomqtt.Client, "publish", real)
+    await sink.deliver(deliveries([make_post(9)]))  # reconnects
+    await sink.aclose()
+
+    assert "code:4" in str(info.value)
+    assert info.value.retryable

@@ -47,6 +47,9 @@ def _retryable(exc: BaseException) -> bool:
     import aiormq.exceptions as amqp  # noqa: PLC0415
     import pamqp.commands  # noqa: PLC0415
 
+    if not isinstance(exc, _errors()):
+        return False  # not a broker or network failure: trying again will not help
+
     if isinstance(exc, amqp.DeliveryError):
         # Returned (mandatory, nothing bound to the routing key) is a wiring problem; a broker
         # nack is the broker failing to take it now.
@@ -174,7 +177,7 @@ class RabbitMQSink:
                 )
                 try:
                     await exchange.publish(message, self.routing_key, mandatory=True)
-                except _errors() as exc:
+                except Exception as exc:
                     failed.append(exc)
 
             with anyio.fail_after(self.timeout):
@@ -293,7 +296,10 @@ class RabbitMQSource:
 
             async def on_message(msg: aio_pika.abc.AbstractIncomingMessage) -> None:
                 # Never blocks: the broker sends at most `prefetch` unacknowledged messages.
-                send.send_nowait(msg)
+                try:
+                    send.send_nowait(msg)
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await msg.nack(requeue=True)  # arrived while the reader was leaving
 
             tag = await queue.consume(on_message, no_ack=False)
             try:

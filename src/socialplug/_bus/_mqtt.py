@@ -48,14 +48,17 @@ __all__ = ["MQTTSink", "MQTTSource"]
 def _aiomqtt() -> Any:
     try:
         import aiomqtt  # noqa: PLC0415  (optional extra, imported on first use)
+        import aiomqtt.exceptions  # noqa: PLC0415
     except ImportError as exc:
         raise MissingExtraError("aiomqtt", extra="mqtt") from exc
     return aiomqtt
 
 
 def _retryable(exc: BaseException) -> bool:
-    # CONNACK refusals for bad credentials or a banned client id are permanent (codes 4, 5
-    # in MQTT 3.1.1; 0x86, 0x87, 0x85 in MQTT 5); the rest are network trouble.
+    # A CONNACK refusing the client id or the credentials is permanent (codes 2, 4, 5 in
+    # MQTT 3.1.1; 0x85, 0x86, 0x87, 0x8C in MQTT 5); everything else is network trouble.
+    if not isinstance(exc, _aiomqtt().exceptions.MqttConnectError):
+        return True
     rc = getattr(exc, "rc", None)
     value = getattr(rc, "value", rc)
     return value not in (2, 4, 5, 0x85, 0x86, 0x87, 0x8C)
@@ -177,24 +180,31 @@ class MQTTSink:
         if not batch:
             return
         m = _aiomqtt()
+        failed: list[Exception] = []
+
+        async def publish(client: aiomqtt.Client, payload: bytes) -> None:
+            async with limiter:
+                try:
+                    await client.publish(self.topic, payload, qos=self.qos, retain=self.retain)
+                except (m.MqttError, OSError) as exc:
+                    failed.append(exc)
+
+        limiter = anyio.CapacityLimiter(self.inflight)
         try:
             client = await self._session.get()
-            limiter = anyio.CapacityLimiter(self.inflight)
             with anyio.fail_after(self.timeout):
                 async with anyio.create_task_group() as tg:
                     for d in batch:
-                        tg.start_soon(self._publish, client, limiter, encode(d))
+                        tg.start_soon(publish, client, encode(d))
         except (m.MqttError, TimeoutError, OSError) as exc:
+            failed.append(exc)
+        if failed:
             await self._session.close()
+            more = f" (+{len(failed) - 1} more)" if failed[1:] else ""
             raise DeliveryError(
-                f"MQTT topic {self.topic!r}: {_what(exc)}", retryable=_retryable(exc)
-            ) from exc
-
-    async def _publish(
-        self, client: aiomqtt.Client, limiter: anyio.CapacityLimiter, payload: bytes
-    ) -> None:
-        async with limiter:
-            await client.publish(self.topic, payload, qos=self.qos, retain=self.retain)
+                f"MQTT topic {self.topic!r}: {_what(failed[0])}{more}",
+                retryable=all(_retryable(e) for e in failed),
+            ) from failed[0]
 
     async def aclose(self) -> None:
         """Disconnect; the next :meth:`deliver` connects again."""
