@@ -196,3 +196,34 @@ def test_dead_worker_is_taken_over_by_another(stream, tmp_path):
     )
 
     assert sum(1 for n in Counter(recorded).values() if n > 1) == 30
+
+
+async def test_restart_after_an_error_keeps_in_flight_entries_unacknowledged(stream):
+    """
+    Restarted with the last read (not yet committed) cursor, as the runtime does after a
+    source error, the source leaves in-flight entries pending; a stored cursor from an
+    earlier process is acknowledged.
+    """
+    import redis.asyncio
+
+    sink = RedisStreamSink(stream, url=URL)
+    await sink.deliver(deliveries([make_post(i) for i in range(4)]))
+    await sink.aclose()
+    source = RedisStreamSource(stream, group="g", url=URL, batch_size=2)
+    pages = source.pages(None, follow=False)
+    first = await anext(pages)
+    await pages.aclose()
+    again = source.pages(first.cursor, follow=False)  # restart after an error
+    second = await anext(again)
+    await again.aclose()
+    client = redis.asyncio.Redis.from_url(URL)
+    pending_in_flight = (await client.xpending(stream, "g"))["pending"]
+    await source.aclose()  # the process ends; first was handled and its cursor stored
+    fresh = RedisStreamSource(stream, group="g", url=URL, batch_size=2)
+    rest = [p async for p in fresh.pages(first.cursor, follow=False)]
+    await fresh.aclose()
+    await client.aclose()
+
+    assert pending_in_flight == 4
+    assert [p.key for p in second.posts] == [make_post(2).key, make_post(3).key]
+    assert [p.key for page in rest for p in page.posts] == [make_post(2).key, make_post(3).key]

@@ -276,9 +276,10 @@ class RedisStreamSource:
             await self._ensure_group(client)
             if cursor:
                 # The runtime stores a page's cursor before it calls commit(); if the process
-                # died in between, acknowledge that handled page now.
+                # died in between, acknowledge that handled page now. Entries this process
+                # still has in flight (a restart after an error) are left to commit().
                 what = "acknowledging the stored cursor"
-                ids = [str(i) for i in load_cursor(cursor)]
+                ids = [i for i in map(str, load_cursor(cursor)) if i not in self._inflight]
                 if ids:
                     await client.xack(self.stream, self.group, *ids)
             what = "reading pending entries"
