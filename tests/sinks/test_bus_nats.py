@@ -153,3 +153,21 @@ def test_consumer_killed_mid_page_loses_nothing(stream, tmp_path):
     recorded = crash_and_resume("nats", config, config, [p.key for p in posts], tmp_path)
 
     assert sum(1 for n in Counter(recorded).values() if n > 1) == 40
+
+
+@pytest.mark.parametrize(
+    ("reply", "seq"),
+    [
+        pytest.param("$JS.ACK.S.c.1.42.7.1795699267262703088.0", 42, id="v1"),
+        pytest.param("$JS.ACK.hub.ACCHASH.S.c.2.43.8.1795699267262703088.5.tok", 43, id="domain"),
+    ],
+)
+def test_stream_sequence_from_the_ack_subject(reply, seq):
+    """The stream sequence is read from both ack subject layouts, as nats-py reads it."""
+    from nats.aio.msg import Msg
+
+    from socialplug._bus._nats import _stream_sequence
+
+    msg = Msg(_client=None, subject="x", reply=reply)  # type: ignore[arg-type]
+
+    assert _stream_sequence(msg) == seq == msg.metadata.sequence.stream

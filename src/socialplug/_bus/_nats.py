@@ -77,6 +77,21 @@ class _Connection:
                 await owned.close()
 
 
+def _stream_sequence(msg: nats.aio.msg.Msg) -> int:
+    """
+    The stream sequence of a JetStream message, read from its ack subject:
+    ``$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>`` or, with a
+    domain, ``$JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>...`` (12
+    tokens). Cheaper than ``msg.metadata``, which is used for anything else.
+    """
+    tokens = (msg.reply or "").split(".")
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[5].isdigit():
+        return int(tokens[5])
+    if len(tokens) == 12 and tokens[0] == "$JS" and tokens[7].isdigit():
+        return int(tokens[7])
+    return int(msg.metadata.sequence.stream)
+
+
 def _what(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
@@ -242,7 +257,7 @@ class NatsJetStreamSource:
         items: list[Post | Malformed] = []
         seqs: list[int] = []
         for msg in msgs:
-            seq = msg.metadata.sequence.stream
+            seq = _stream_sequence(msg)
             fresh = seq not in self._unacked
             self._unacked[seq] = msg  # a redelivery's reply subject acks it as well
             if fresh:
