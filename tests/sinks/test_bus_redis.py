@@ -227,3 +227,21 @@ async def test_restart_after_an_error_keeps_in_flight_entries_unacknowledged(str
     assert pending_in_flight == 4
     assert [p.key for p in second.posts] == [make_post(2).key, make_post(3).key]
     assert [p.key for page in rest for p in page.posts] == [make_post(2).key, make_post(3).key]
+
+
+async def test_a_client_decoding_responses_works_too(stream):
+    """An injected client with decode_responses=True yields the same posts."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(URL, decode_responses=True, socket_timeout=10)
+    posts = [make_post(i) for i in range(3)]
+    await RedisStreamSink(stream, client=client).deliver(deliveries(posts))
+    source = RedisStreamSource(stream, group="g", client=client)
+
+    got = await drain(source)
+    await source.aclose()
+    pending = await client.xpending(stream, "g")
+    await client.aclose()
+
+    assert got == posts
+    assert pending["pending"] == 0

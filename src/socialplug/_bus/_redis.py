@@ -148,8 +148,9 @@ class RedisStreamSink:
         await self._conn.close()
 
 
-def _field(fields: dict[Any, Any], name: str) -> Any:
-    return fields.get(name.encode(), fields.get(name))
+def _item(fields: dict[Any, Any]) -> Any:
+    item = fields.get(b"item")
+    return fields.get("item") if item is None else item  # a client decoding responses
 
 
 def _text(value: Any) -> str:
@@ -239,7 +240,7 @@ class RedisStreamSource:
                 reason = f"{where}: trimmed from the stream before it was acknowledged"
                 items.append(Malformed(reason=reason, payload="", source=self.name))
             else:
-                items.append(decode(_field(fields, "item"), source=self.name, where=where))
+                items.append(decode(_item(fields), source=self.name, where=where))
         return make_page(items, ids) if ids else None
 
     async def _claim(self, client: redis.asyncio.Redis) -> AsyncIterator[Page]:
