@@ -11,6 +11,7 @@ from __future__ import annotations
 from . import exceptions, filters, routing, sinks, sources, state, sync
 from ._retry import RetryPolicy
 from .clock import Clock, ManualClock, SystemClock
+from .filters import Query, QuerySet
 from .model import Alert, Author, DeadLetter, Delivery, Engagement, Malformed, Media, Page, Post
 from .pipeline import Pipeline, RunReport, SinkPolicy
 from .routing import Route, Router
@@ -33,6 +34,8 @@ __all__ = [
     "Page",
     "Pipeline",
     "Post",
+    "Query",
+    "QuerySet",
     "RetryPolicy",
     "Route",
     "Router",
