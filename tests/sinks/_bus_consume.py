@@ -61,7 +61,9 @@ async def main() -> None:
             os.fsync(out.fileno())
             pages += 1
             if hang_after is not None and pages >= hang_after:
-                Path(record + ".hung").write_text(str(len(page.posts)))  # noqa: ASYNC240
+                marker = Path(record + ".hung")
+                marker.with_suffix(".tmp").write_text(str(len(page.posts)))
+                marker.with_suffix(".tmp").replace(marker)  # appears complete, never empty
                 await anyio.sleep_forever()
             await source.commit(page.cursor)
             committed.update(p.key for p in page.posts)
