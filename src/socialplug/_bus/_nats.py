@@ -229,7 +229,7 @@ class NatsJetStreamSource:
     batch_size: int = 500
     ack_wait: float = 60.0
     max_wait: float = 2.0
-    idle: float = 0.5
+    idle: float = 1.0
     _conn: _Connection = attrs.field(init=False, repr=False)
     _unacked: dict[int, nats.aio.msg.Msg] = attrs.field(factory=dict, init=False, repr=False)
 
