@@ -344,8 +344,7 @@ class _Run:
                 posts: Sequence[Post] = page.posts
                 if self._page_filters:
                     posts = await self._filter_page(posts)
-                for post in posts:
-                    await self._process_post(post, track, out)
+                await self._process_posts(posts, track, out)
                 await self._send_out(out)
                 await self._ack(track)
             if not self.follow and self.detectors and self.stopped_by == "end":
@@ -379,38 +378,52 @@ class _Run:
             c.filtered += before - len(posts)
         return posts
 
-    async def _process_post(self, post: Post, track: _Track, out: dict[str, list[_Entry]]) -> None:
+    async def _process_posts(
+        self, posts: Sequence[Post], track: _Track, out: dict[str, list[_Entry]]
+    ) -> None:
+        """
+        Filters, transforms, routing and detectors for the posts of one page.
+
+        One loop for the page (not a coroutine per post): this is the hot path.
+        """
         c = self.c
-        try:
-            if not self._page_filters:
-                for keep in self.filters:
-                    if not keep(post):
-                        c.filtered += 1
-                        return
-            for transform in self.transforms:
-                result = transform(post)
-                if result is not None and not isinstance(result, Post):
-                    result = await result
-                if result is None:
-                    c.filtered += 1
-                    return
-                post = result
-        except SocialplugError:
-            raise
-        except Exception as exc:
-            await self._dead_letter_post(post, post.source or "pipeline", _reason(exc))
-            return
-        c.kept += 1
-        routes = tuple(self.route_of(post))
-        if not routes:
-            c.unrouted += 1
-            return
-        if self.detectors:
-            post = post.annotate(routes=list(routes))
-        self._fan(post, routes, track, out)
-        for detector in self.detectors:
-            for alert in await detector.observe(post):
-                self._route_alert(alert, track, out)
+        filters = () if self._page_filters else self.filters
+        transforms = self.transforms
+        route_of = self.route_of
+        detectors = self.detectors
+        for original in posts:
+            post: Post | None = original
+            try:
+                for keep in filters:
+                    if not keep(original):
+                        post = None
+                        break
+                for transform in transforms:
+                    if post is None:
+                        break
+                    result = transform(post)
+                    if result is not None and not isinstance(result, Post):
+                        result = await result
+                    post = result
+            except SocialplugError:
+                raise
+            except Exception as exc:
+                await self._dead_letter_post(original, original.source or "pipeline", _reason(exc))
+                continue
+            if post is None:
+                c.filtered += 1
+                continue
+            c.kept += 1
+            routes = tuple(route_of(post))
+            if not routes:
+                c.unrouted += 1
+                continue
+            if detectors:
+                post = post.annotate(routes=list(routes))
+            self._fan(post, routes, track, out)
+            for detector in detectors:
+                for alert in await detector.observe(post):
+                    self._route_alert(alert, track, out)
 
     async def _batcher(self, name: str, receive: MemoryObjectReceiveStream[list[_Entry]]) -> None:
         policy = self.p.policy(name)
