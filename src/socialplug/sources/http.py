@@ -22,7 +22,7 @@ from .. import _http
 from .._pacing import budget_for
 from ..exceptions import ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Page, Post
-from ._poll import dump_cursor, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, get_json, load_cursor
 
 
 __all__ = ["HTTPSource", "lookup", "map_item"]
@@ -162,7 +162,7 @@ def _order_key(value: Any) -> tuple[int, float, str]:
 
 
 @attrs.define(eq=False, kw_only=True)
-class HTTPSource:
+class HTTPSource(PollingSource):
     """
     Poll a JSON API described declaratively.
 
@@ -228,13 +228,6 @@ class HTTPSource:
             raise ConfigurationError(
                 f"HTTPSource: {'; '.join(problems)}", problems=tuple(problems)
             )
-
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client()
-        return self._owned
 
     async def _fetch(
         self, url: str, params: Mapping[str, str | int] | None
@@ -343,16 +336,5 @@ class HTTPSource:
             FetchError: The API failed in a way retries did not fix, or its answer has no
                 list at *items*.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
-
-    async def aclose(self) -> None:
-        """Close the client this source created, if any; idempotent and not terminal."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        async for page in self._follow(cursor, follow=follow):
+            yield page

@@ -25,7 +25,7 @@ from .._html import html_to_text
 from .._pacing import budget_for
 from ..exceptions import AuthenticationError, ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._poll import dump_cursor, from_epoch, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, from_epoch, get_json, load_cursor
 
 
 __all__ = ["RedditSource", "to_post"]
@@ -170,7 +170,7 @@ UserListing = Literal["submitted", "comments"]
 
 
 @attrs.define(eq=False, kw_only=True)
-class RedditSource:
+class RedditSource(PollingSource):
     """
     Poll one Reddit listing, oldest new item first, resuming from a cursor.
 
@@ -286,12 +286,8 @@ class RedditSource:
             params["sort"] = "new"
         return params
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client(headers={"User-Agent": self.user_agent})
-        return self._owned
+    def _new_client(self) -> httpx.AsyncClient:
+        return _http.new_client(headers={"User-Agent": self.user_agent})
 
     async def _fetch_token(self) -> str:
         assert self.client_id is not None
@@ -432,17 +428,10 @@ class RedditSource:
             FetchError: Reddit failed in a way retries did not fix.
             AuthenticationError: Reddit refused the credentials.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
+        async for page in self._follow(cursor, follow=follow):
+            yield page
 
     async def aclose(self) -> None:
         """Close the client this source created, if any; idempotent and not terminal."""
         self._token = None
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        await super().aclose()

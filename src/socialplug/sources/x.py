@@ -22,7 +22,7 @@ from .. import _http
 from .._pacing import budget_for
 from ..exceptions import ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._poll import dump_cursor, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, get_json, load_cursor
 
 
 __all__ = ["XSource", "snowflake_time", "to_post"]
@@ -200,7 +200,7 @@ def to_post(
 
 
 @attrs.define(eq=False, kw_only=True)
-class XSource:
+class XSource(PollingSource):
     """
     Poll X's recent search (``/2/tweets/search/recent``), oldest new tweet first.
 
@@ -236,13 +236,6 @@ class XSource:
             raise ConfigurationError("XSource: max_results= must be between 10 and 100")
         if not self.bearer_token:
             raise ConfigurationError("XSource: bearer_token= is required")
-
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client()
-        return self._owned
 
     async def _search(self, since_id: str | None, token: str | None) -> Mapping[str, Any]:
         params: dict[str, str | int] = {
@@ -323,16 +316,5 @@ class XSource:
             FetchError: X failed in a way retries did not fix.
             AuthenticationError: X refused the bearer token.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
-
-    async def aclose(self) -> None:
-        """Close the client this source created, if any; idempotent and not terminal."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        async for page in self._follow(cursor, follow=follow):
+            yield page

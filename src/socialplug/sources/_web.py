@@ -1,0 +1,371 @@
+"""
+Plumbing shared by the HTTP sources (Mastodon, Bluesky, Reddit, Hacker News, X, feeds, any
+JSON API): ownership of the HTTP client, the polling loop, one request under the pacing budget
+and the retry policy with every failure translated into :mod:`socialplug.exceptions`, JSON
+bodies, ``Link`` headers, JSON cursors and a bounded memory of seen keys.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from .. import _http
+from .._pacing import Budget
+from ..exceptions import DecodeError
+from ..model import Page
+
+
+__all__ = [
+    "BadBody",
+    "Backoff",
+    "ClientOwner",
+    "PollingSource",
+    "SeenKeys",
+    "dump_cursor",
+    "expect",
+    "from_epoch",
+    "get_json",
+    "load_cursor",
+    "parse_link_header",
+    "request",
+    "request_json",
+]
+
+Sleep = Callable[[float], Awaitable[None]]
+Params = Mapping[str, str | int] | list[tuple[str, str | int | float | bool | None]]
+
+_LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
+_REL = re.compile(r'rel\s*=\s*"?([^";,]+)"?')
+
+
+# -- the client and the polling loop ------------------------------------------------------
+
+
+class ClientOwner:
+    """
+    Mixin of a source that sends its requests with the injected ``client`` or, without one,
+    with a client it creates on first use (kept in ``_owned``) and closes in :meth:`aclose`.
+    """
+
+    if not TYPE_CHECKING:  # keeps the attrs subclasses slotted; they declare the fields
+        __slots__ = ()
+
+    client: httpx.AsyncClient | None
+    _owned: httpx.AsyncClient | None
+
+    def _new_client(self) -> httpx.AsyncClient:
+        """The client to own when none was injected."""
+        return _http.new_client()
+
+    def _get_client(self) -> httpx.AsyncClient:
+        if self.client is not None:
+            return self.client
+        if self._owned is None:
+            self._owned = self._new_client()
+        return self._owned
+
+    async def aclose(self) -> None:
+        """Close the client this source created, if any; idempotent and not terminal."""
+        if self._owned is not None:
+            owned, self._owned = self._owned, None
+            await owned.aclose()
+
+
+class PollingSource(ClientOwner):
+    """
+    Mixin of a source that polls: ``_poll(cursor)`` yields the pages of one poll, and
+    :meth:`_follow` repeats it every ``poll_interval`` seconds in follow mode, each time from
+    the newest cursor seen.
+    """
+
+    if not TYPE_CHECKING:
+        __slots__ = ()
+
+    poll_interval: float
+    sleep: Sleep
+
+    def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
+        raise NotImplementedError
+
+    async def _follow(self, cursor: str | None, *, follow: bool) -> AsyncIterator[Page]:
+        while True:
+            async for page in self._poll(cursor):
+                cursor = page.cursor or cursor
+                yield page
+            if not follow:
+                return
+            await self.sleep(self.poll_interval)
+
+
+# -- requests -----------------------------------------------------------------------------
+
+
+class BadBody(Exception):  # noqa: N818 - internal signal, not an error users see
+    """A 2xx response whose body is not the JSON we expect; becomes a ``Malformed``."""
+
+    def __init__(self, reason: str, payload: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.payload = payload
+
+
+async def request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    source: str,
+    server: str,
+    retry: _http.RetryPolicy,
+    budget: Budget | None = None,
+    params: Params | None = None,
+    json_body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    sleep: Sleep = anyio.sleep,
+    on_unauthorized: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    also_ok: Collection[int] = (),
+) -> httpx.Response:
+    """
+    Send one request under the shared pacing *budget* (if any) and *retry*'s policy; return
+    the response, a 2xx one or one whose status is in *also_ok*.
+
+    *server* names the host in messages (never a token). *on_unauthorized*, when given, is
+    awaited once after a 401 to obtain fresh headers (an expired OAuth token) before failing.
+
+    Raises:
+        socialplug.exceptions.FetchError: The request failed for good
+            (``AuthenticationError`` on 401/403, ``RateLimitedError`` on 429 once retries
+            are spent).
+    """
+    sent: dict[str, str] = dict(headers or {})
+    refreshed = False
+
+    async def once() -> httpx.Response:
+        nonlocal sent, refreshed
+        if budget is not None:
+            await budget.acquire()
+        try:
+            response = await client.request(
+                method, url, params=params, json=json_body, headers=sent
+            )
+        except httpx.TransportError as exc:
+            raise _http.transport_fetch_error(exc, source=source, server=server) from exc
+        if budget is not None:
+            budget.observe(response.headers, status=response.status_code)
+        if response.status_code == 401 and on_unauthorized is not None and not refreshed:
+            refreshed = True
+            sent = {**sent, **(await on_unauthorized())}
+            return await once()
+        if response.is_success or response.status_code in also_ok:
+            return response
+        raise _http.fetch_error(response, source=source, server=server)
+
+    return await _http.call_with_retry(retry, once, sleep=sleep)
+
+
+async def get_json(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    source: str,
+    server: str,
+    retry: _http.RetryPolicy,
+    params: Mapping[str, str | int] | None = None,
+    headers: Mapping[str, str] | None = None,
+    budget: Budget | None = None,
+    sleep: Sleep = anyio.sleep,
+    on_unauthorized: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+) -> tuple[Any, httpx.Response]:
+    """
+    GET *url* with :func:`request` and decode its JSON body.
+
+    Raises:
+        FetchError: HTTP failure or transport error (with its subclasses for 401/403, 429).
+        DecodeError: A successful answer whose body is not JSON.
+    """
+    response = await request(
+        client,
+        "GET",
+        url,
+        source=source,
+        server=server,
+        retry=retry,
+        budget=budget,
+        params=params,
+        headers=headers,
+        sleep=sleep,
+        on_unauthorized=on_unauthorized,
+    )
+    try:
+        return json.loads(response.content), response
+    except ValueError as exc:
+        kind = response.headers.get("content-type", "no content type")
+        raise DecodeError(
+            f"{source}: {server} answered HTTP {response.status_code} with a body that is "
+            f"not JSON ({kind})",
+            source=source,
+            payload=response.text[:2000],
+        ) from exc
+
+
+async def request_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    source: str,
+    server: str,
+    budget: Budget,
+    retry: _http.RetryPolicy,
+    params: Params | None = None,
+    json_body: Any = None,
+    headers: Mapping[str, str] | None = None,
+    sleep: Sleep = anyio.sleep,
+) -> tuple[httpx.Response, Any]:
+    """
+    Send one request with :func:`request`; return the response and its decoded JSON body.
+
+    Raises:
+        socialplug.exceptions.FetchError: The request failed for good.
+        BadBody: A successful response whose body is not JSON.
+    """
+    response = await request(
+        client,
+        method,
+        url,
+        source=source,
+        server=server,
+        retry=retry,
+        budget=budget,
+        params=params,
+        json_body=json_body,
+        headers=headers,
+        sleep=sleep,
+    )
+    body = response.content
+    try:
+        data: Any = json.loads(body)
+    except ValueError as exc:
+        kind = response.headers.get("content-type", "unknown type")
+        raise BadBody(
+            f"HTTP {response.status_code} with a body that is not JSON ({kind}): {exc}",
+            body.decode("utf-8", "replace"),
+        ) from exc
+    return response, data
+
+
+def expect(condition: bool, reason: str, payload: object) -> None:  # noqa: FBT001
+    """Raise :class:`BadBody` with *reason* unless *condition* holds."""
+    if not condition:
+        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+        raise BadBody(reason, text)
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """Map each ``rel`` of an RFC 8288 ``Link`` header to its URL."""
+    out: dict[str, str] = {}
+    if not value:
+        return out
+    for url, params in _LINK.findall(value):
+        match = _REL.search(params)
+        if match:
+            for rel in match.group(1).split():
+                out.setdefault(rel, url)
+    return out
+
+
+# -- cursors and values -------------------------------------------------------------------
+
+
+def load_cursor(cursor: str | None, *, source: str, strict: bool = True) -> dict[str, Any]:
+    """
+    Decode a JSON-object cursor written by :func:`dump_cursor`; ``{}`` for ``None``.
+
+    With ``strict=False`` a cursor that is not one (empty, edited by hand, from another
+    version) starts over (``{}``) rather than failing.
+
+    Raises:
+        DecodeError: Strict, and the stored cursor is not a JSON object (written by
+            something else).
+    """
+    if cursor is None or (not strict and not cursor):
+        return {}
+    try:
+        value = json.loads(cursor)
+    except ValueError as exc:
+        if not strict:
+            return {}
+        raise DecodeError(f"{source}: stored cursor is not JSON", source=source) from exc
+    if not isinstance(value, dict):
+        if not strict:
+            return {}
+        raise DecodeError(f"{source}: stored cursor is not a JSON object", source=source)
+    return value
+
+
+def dump_cursor(value: Mapping[str, Any]) -> str:
+    """Encode a cursor compactly, keys sorted, so equal states give equal text."""
+    return json.dumps(dict(value), separators=(",", ":"), sort_keys=True)
+
+
+def from_epoch(value: object) -> datetime:
+    """
+    Return the aware UTC datetime of epoch seconds *value* (int, float or numeric text).
+
+    Raises:
+        TypeError: *value* is not a number.
+        ValueError: *value* is text that is not a number.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        msg = f"expected epoch seconds, got {value!r}"
+        raise TypeError(msg)
+    return datetime.fromtimestamp(float(value), tz=UTC)
+
+
+class SeenKeys:
+    """The last *size* keys seen, to drop repeats within one run (several servers, rewinds)."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def add(self, key: str) -> bool:
+        """Remember *key*; return whether it is new."""
+        if key in self._keys:
+            self._keys.move_to_end(key)
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._size:
+            self._keys.popitem(last=False)
+        return True
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+
+class Backoff:
+    """Reconnect delays: exponential with full jitter, reset after a healthy connection."""
+
+    def __init__(self, initial: float = 1.0, maximum: float = 60.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        """The delay before the next attempt; grows with each consecutive failure."""
+        ceiling = min(self.maximum, self.initial * (2**self.failures))
+        self.failures += 1
+        return float(ceiling / 2 + random.uniform(0, ceiling / 2))  # noqa: S311 - jitter, not crypto
+
+    def reset(self) -> None:
+        """Forget past failures."""
+        self.failures = 0
