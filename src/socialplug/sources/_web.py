@@ -33,7 +33,6 @@ __all__ = [
     "dump_cursor",
     "expect",
     "from_epoch",
-    "get_json",
     "load_cursor",
     "parse_link_header",
     "request",
@@ -172,51 +171,6 @@ async def request(
     return await _http.call_with_retry(retry, once, sleep=sleep)
 
 
-async def get_json(
-    client: httpx.AsyncClient,
-    url: str,
-    *,
-    source: str,
-    server: str,
-    retry: _http.RetryPolicy,
-    params: Mapping[str, str | int] | None = None,
-    headers: Mapping[str, str] | None = None,
-    budget: Budget | None = None,
-    sleep: Sleep = anyio.sleep,
-    on_unauthorized: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
-) -> tuple[Any, httpx.Response]:
-    """
-    GET *url* with :func:`request` and decode its JSON body.
-
-    Raises:
-        FetchError: HTTP failure or transport error (with its subclasses for 401/403, 429).
-        DecodeError: A successful answer whose body is not JSON.
-    """
-    response = await request(
-        client,
-        "GET",
-        url,
-        source=source,
-        server=server,
-        retry=retry,
-        budget=budget,
-        params=params,
-        headers=headers,
-        sleep=sleep,
-        on_unauthorized=on_unauthorized,
-    )
-    try:
-        return json.loads(response.content), response
-    except ValueError as exc:
-        kind = response.headers.get("content-type", "no content type")
-        raise DecodeError(
-            f"{source}: {server} answered HTTP {response.status_code} with a body that is "
-            f"not JSON ({kind})",
-            source=source,
-            payload=response.text[:2000],
-        ) from exc
-
-
 async def request_json(
     client: httpx.AsyncClient,
     method: str,
@@ -224,19 +178,24 @@ async def request_json(
     *,
     source: str,
     server: str,
-    budget: Budget,
     retry: _http.RetryPolicy,
+    budget: Budget | None = None,
     params: Params | None = None,
     json_body: Any = None,
     headers: Mapping[str, str] | None = None,
     sleep: Sleep = anyio.sleep,
+    on_unauthorized: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    strict: bool = False,
 ) -> tuple[httpx.Response, Any]:
     """
     Send one request with :func:`request`; return the response and its decoded JSON body.
 
     Raises:
         socialplug.exceptions.FetchError: The request failed for good.
-        BadBody: A successful response whose body is not JSON.
+        socialplug.exceptions.DecodeError: *strict*, and a successful answer whose body is
+            not JSON (the source fails).
+        BadBody: Not *strict*, and a successful answer whose body is not JSON (the source
+            keeps it as a ``Malformed``).
     """
     response = await request(
         client,
@@ -250,17 +209,24 @@ async def request_json(
         json_body=json_body,
         headers=headers,
         sleep=sleep,
+        on_unauthorized=on_unauthorized,
     )
-    body = response.content
     try:
-        data: Any = json.loads(body)
+        return response, json.loads(response.content)
     except ValueError as exc:
+        if strict:
+            kind = response.headers.get("content-type", "no content type")
+            raise DecodeError(
+                f"{source}: {server} answered HTTP {response.status_code} with a body that "
+                f"is not JSON ({kind})",
+                source=source,
+                payload=response.text[:2000],
+            ) from exc
         kind = response.headers.get("content-type", "unknown type")
         raise BadBody(
             f"HTTP {response.status_code} with a body that is not JSON ({kind}): {exc}",
-            body.decode("utf-8", "replace"),
+            response.content.decode("utf-8", "replace"),
         ) from exc
-    return response, data
 
 
 def expect(condition: bool, reason: str, payload: object) -> None:  # noqa: FBT001

@@ -21,7 +21,7 @@ from .._html import html_to_text
 from .._pacing import budget_for
 from ..exceptions import ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Page, Post
-from ._web import PollingSource, dump_cursor, from_epoch, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, from_epoch, load_cursor, request_json
 
 
 __all__ = ["HackerNewsSource", "to_post"]
@@ -148,8 +148,9 @@ class HackerNewsSource(PollingSource):
             params["numericFilters"] = f"created_at_i>={since}"
         url = self.base_url.rstrip("/") + "/search_by_date"
         server = httpx.URL(url).host
-        body, _ = await get_json(
+        _, body = await request_json(
             self._get_client(),
+            "GET",
             url,
             params=params,
             source=self.name,
@@ -157,6 +158,7 @@ class HackerNewsSource(PollingSource):
             retry=self.retry,
             budget=budget_for(server),
             sleep=self.sleep,
+            strict=True,
         )
         if not isinstance(body, Mapping) or not isinstance(body.get("hits"), list):
             raise FetchError(

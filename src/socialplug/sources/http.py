@@ -22,7 +22,7 @@ from .. import _http
 from .._pacing import budget_for
 from ..exceptions import ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Page, Post
-from ._web import PollingSource, dump_cursor, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, load_cursor, request_json
 
 
 __all__ = ["HTTPSource", "lookup", "map_item"]
@@ -231,11 +231,12 @@ class HTTPSource(PollingSource):
 
     async def _fetch(
         self, url: str, params: Mapping[str, str | int] | None
-    ) -> tuple[Any, httpx.Response]:
+    ) -> tuple[httpx.Response, Any]:
         server = httpx.URL(url).host
         credential = next(iter(self.headers.values()), None) if self.headers else None
-        return await get_json(
+        return await request_json(
             self._get_client(),
+            "GET",
             url,
             params=params,
             headers=dict(self.headers),
@@ -244,6 +245,7 @@ class HTTPSource(PollingSource):
             retry=self.retry,
             budget=budget_for(server, credential),
             sleep=self.sleep,
+            strict=True,
         )
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
@@ -258,7 +260,7 @@ class HTTPSource(PollingSource):
         raw_items: list[Any] = []
         for _ in range(self.max_pages):
             assert url is not None
-            body, response = await self._fetch(url, params)
+            response, body = await self._fetch(url, params)
             found = lookup(body, self.items, _MISSING)
             if not isinstance(found, list):
                 raise FetchError(

@@ -25,7 +25,7 @@ from .._html import html_to_text
 from .._pacing import budget_for
 from ..exceptions import AuthenticationError, ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._web import PollingSource, dump_cursor, from_epoch, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, from_epoch, load_cursor, request_json
 
 
 __all__ = ["RedditSource", "to_post"]
@@ -344,8 +344,9 @@ class RedditSource(PollingSource):
             params["after"] = after
         url = self._root + self._path()
         server = httpx.URL(url).host
-        body, _ = await get_json(
+        _, body = await request_json(
             self._get_client(),
+            "GET",
             url,
             params=params,
             headers=await self._auth_headers(),
@@ -354,6 +355,7 @@ class RedditSource(PollingSource):
             retry=self.retry,
             budget=budget_for(server, self.client_id),
             sleep=self.sleep,
+            strict=True,
             on_unauthorized=self._refresh if self._authenticated else None,
         )
         data = body.get("data") if isinstance(body, Mapping) else None

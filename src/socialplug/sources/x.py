@@ -22,7 +22,7 @@ from .. import _http
 from .._pacing import budget_for
 from ..exceptions import ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._web import PollingSource, dump_cursor, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, load_cursor, request_json
 
 
 __all__ = ["XSource", "snowflake_time", "to_post"]
@@ -252,8 +252,9 @@ class XSource(PollingSource):
             params["next_token"] = token
         url = self.base_url.rstrip("/") + "/2/tweets/search/recent"
         server = httpx.URL(url).host
-        body, _ = await get_json(
+        _, body = await request_json(
             self._get_client(),
+            "GET",
             url,
             params=params,
             headers={"Authorization": f"Bearer {self.bearer_token}"},
@@ -262,6 +263,7 @@ class XSource(PollingSource):
             retry=self.retry,
             budget=budget_for(server, self.bearer_token),
             sleep=self.sleep,
+            strict=True,
         )
         if not isinstance(body, Mapping):
             raise FetchError(
