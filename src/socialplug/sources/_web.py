@@ -19,8 +19,8 @@ import anyio
 import httpx
 
 from .. import _http
-from .._pacing import Budget
-from ..exceptions import DecodeError
+from .._pacing import Budget, budget_for
+from ..exceptions import DecodeError, FetchError
 from ..model import Page
 
 
@@ -89,11 +89,50 @@ class PollingSource(ClientOwner):
     if not TYPE_CHECKING:
         __slots__ = ()
 
+    name: str
     poll_interval: float
+    retry: _http.RetryPolicy
     sleep: Sleep
 
     def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
         raise NotImplementedError
+
+    async def _get_json(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        headers: Mapping[str, str] | None = None,
+        credential: str | None = None,
+        on_unauthorized: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+    ) -> tuple[httpx.Response, Any]:
+        """
+        GET *url* under the shared budget of its host and *credential*; return the response
+        and its JSON body (:func:`request_json`, strict).
+        """
+        server = httpx.URL(url).host
+        return await request_json(
+            self._get_client(),
+            "GET",
+            url,
+            params=params,
+            headers=headers,
+            source=self.name,
+            server=server,
+            retry=self.retry,
+            budget=budget_for(server, credential),
+            sleep=self.sleep,
+            on_unauthorized=on_unauthorized,
+            strict=True,
+        )
+
+    def _odd_answer(self, url: str, what: str) -> FetchError:
+        """The error of a JSON answer from *url* that is not what was expected."""
+        return FetchError(
+            f"{self.name}: {httpx.URL(url).host} answered {what}",
+            source=self.name,
+            retryable=False,
+        )
 
     async def _follow(self, cursor: str | None, *, follow: bool) -> AsyncIterator[Page]:
         while True:

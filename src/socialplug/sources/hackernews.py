@@ -18,10 +18,9 @@ import httpx
 
 from .. import _http
 from .._html import html_to_text
-from .._pacing import budget_for
-from ..exceptions import ConfigurationError, FetchError
+from ..exceptions import ConfigurationError
 from ..model import Author, Engagement, Malformed, Page, Post
-from ._web import PollingSource, dump_cursor, from_epoch, load_cursor, request_json
+from ._web import PollingSource, dump_cursor, from_epoch, load_cursor
 
 
 __all__ = ["HackerNewsSource", "to_post"]
@@ -147,25 +146,9 @@ class HackerNewsSource(PollingSource):
         if since is not None:
             params["numericFilters"] = f"created_at_i>={since}"
         url = self.base_url.rstrip("/") + "/search_by_date"
-        server = httpx.URL(url).host
-        _, body = await request_json(
-            self._get_client(),
-            "GET",
-            url,
-            params=params,
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server),
-            sleep=self.sleep,
-            strict=True,
-        )
+        _, body = await self._get_json(url, params=params)
         if not isinstance(body, Mapping) or not isinstance(body.get("hits"), list):
-            raise FetchError(
-                f"{self.name}: {server} answered without a hits list",
-                source=self.name,
-                retryable=False,
-            )
+            raise self._odd_answer(url, "without a hits list")
         return body
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:

@@ -19,10 +19,9 @@ import attrs
 import httpx
 
 from .. import _http
-from .._pacing import budget_for
 from ..exceptions import ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Page, Post
-from ._web import PollingSource, dump_cursor, load_cursor, request_json
+from ._web import PollingSource, dump_cursor, load_cursor
 
 
 __all__ = ["HTTPSource", "lookup", "map_item"]
@@ -232,20 +231,9 @@ class HTTPSource(PollingSource):
     async def _fetch(
         self, url: str, params: Mapping[str, str | int] | None
     ) -> tuple[httpx.Response, Any]:
-        server = httpx.URL(url).host
         credential = next(iter(self.headers.values()), None) if self.headers else None
-        return await request_json(
-            self._get_client(),
-            "GET",
-            url,
-            params=params,
-            headers=dict(self.headers),
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server, credential),
-            sleep=self.sleep,
-            strict=True,
+        return await self._get_json(
+            url, params=params, headers=dict(self.headers), credential=credential
         )
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:

@@ -22,10 +22,9 @@ import httpx
 
 from .. import _http
 from .._html import html_to_text
-from .._pacing import budget_for
-from ..exceptions import AuthenticationError, ConfigurationError, FetchError
+from ..exceptions import AuthenticationError, ConfigurationError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._web import PollingSource, dump_cursor, from_epoch, load_cursor, request_json
+from ._web import PollingSource, dump_cursor, from_epoch, load_cursor
 
 
 __all__ = ["RedditSource", "to_post"]
@@ -343,28 +342,16 @@ class RedditSource(PollingSource):
         if after is not None:
             params["after"] = after
         url = self._root + self._path()
-        server = httpx.URL(url).host
-        _, body = await request_json(
-            self._get_client(),
-            "GET",
+        _, body = await self._get_json(
             url,
             params=params,
             headers=await self._auth_headers(),
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server, self.client_id),
-            sleep=self.sleep,
-            strict=True,
+            credential=self.client_id,
             on_unauthorized=self._refresh if self._authenticated else None,
         )
         data = body.get("data") if isinstance(body, Mapping) else None
         if not isinstance(data, Mapping) or not isinstance(data.get("children"), list):
-            raise FetchError(
-                f"{self.name}: {server} answered with something that is not a listing",
-                source=self.name,
-                retryable=False,
-            )
+            raise self._odd_answer(url, "with something that is not a listing")
         return data
 
     def _malformed(self, child: object, exc: Exception) -> Malformed:

@@ -19,10 +19,9 @@ import attrs
 import httpx
 
 from .. import _http
-from .._pacing import budget_for
-from ..exceptions import ConfigurationError, FetchError
+from ..exceptions import ConfigurationError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._web import PollingSource, dump_cursor, load_cursor, request_json
+from ._web import PollingSource, dump_cursor, load_cursor
 
 
 __all__ = ["XSource", "snowflake_time", "to_post"]
@@ -251,26 +250,14 @@ class XSource(PollingSource):
         if token is not None:
             params["next_token"] = token
         url = self.base_url.rstrip("/") + "/2/tweets/search/recent"
-        server = httpx.URL(url).host
-        _, body = await request_json(
-            self._get_client(),
-            "GET",
+        _, body = await self._get_json(
             url,
             params=params,
             headers={"Authorization": f"Bearer {self.bearer_token}"},
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server, self.bearer_token),
-            sleep=self.sleep,
-            strict=True,
+            credential=self.bearer_token,
         )
         if not isinstance(body, Mapping):
-            raise FetchError(
-                f"{self.name}: {server} answered with something that is not an object",
-                source=self.name,
-                retryable=False,
-            )
+            raise self._odd_answer(url, "with something that is not an object")
         return body
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
