@@ -83,7 +83,7 @@ class PollingSource(ClientOwner):
     """
     Mixin of a source that polls: ``_poll(cursor)`` yields the pages of one poll, and
     :meth:`_follow` repeats it every ``poll_interval`` seconds in follow mode, each time from
-    the newest cursor seen.
+    the newest cursor seen. :meth:`_get_json` sends the JSON GETs of a poll.
     """
 
     if not TYPE_CHECKING:
@@ -135,6 +135,7 @@ class PollingSource(ClientOwner):
         )
 
     async def _follow(self, cursor: str | None, *, follow: bool) -> AsyncIterator[Page]:
+        """The body of ``pages``: one poll, or one every ``poll_interval`` seconds."""
         while True:
             async for page in self._poll(cursor):
                 cursor = page.cursor or cursor
