@@ -19,6 +19,7 @@ import anyio
 import httpx
 
 from .. import _http
+from .._client import ClientOwner
 from .._pacing import Budget, budget_for
 from ..exceptions import DecodeError, FetchError
 from ..model import Page
@@ -27,7 +28,6 @@ from ..model import Page
 __all__ = [
     "BadBody",
     "Backoff",
-    "ClientOwner",
     "PollingSource",
     "SeenKeys",
     "dump_cursor",
@@ -46,37 +46,7 @@ _LINK = re.compile(r"<([^>]*)>\s*((?:;\s*[^;,]+)*)")
 _REL = re.compile(r'rel\s*=\s*"?([^";,]+)"?')
 
 
-# -- the client and the polling loop ------------------------------------------------------
-
-
-class ClientOwner:
-    """
-    Mixin of a source that sends its requests with the injected ``client`` or, without one,
-    with a client it creates on first use (kept in ``_owned``) and closes in :meth:`aclose`.
-    """
-
-    if not TYPE_CHECKING:  # keeps the attrs subclasses slotted; they declare the fields
-        __slots__ = ()
-
-    client: httpx.AsyncClient | None
-    _owned: httpx.AsyncClient | None
-
-    def _new_client(self) -> httpx.AsyncClient:
-        """The client to own when none was injected."""
-        return _http.new_client()
-
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = self._new_client()
-        return self._owned
-
-    async def aclose(self) -> None:
-        """Close the client this source created, if any; idempotent and not terminal."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+# -- the polling loop ------------------------------------------------------
 
 
 class PollingSource(ClientOwner):

@@ -15,13 +15,13 @@ import anyio
 import attrs
 import httpx
 
+from ..._client import ClientOwner
 from ..._http import RetryPolicy
 from ..._pacing import Budget, budget_for
 from ...exceptions import ConfigurationError, DecodeError, FetchError
 from ...model import Malformed, Page, Post
 from .._web import (
     BadBody,
-    ClientOwner,
     SeenKeys,
     dump_cursor,
     expect,

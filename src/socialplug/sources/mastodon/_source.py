@@ -20,6 +20,7 @@ import attrs
 import httpx
 
 from ... import _http
+from ..._client import ClientOwner
 from ..._http import RetryPolicy
 from ..._pacing import Budget, budget_for
 from ...exceptions import (
@@ -34,7 +35,6 @@ from ...model import Malformed, Page, Post
 from .._web import (
     Backoff,
     BadBody,
-    ClientOwner,
     SeenKeys,
     dump_cursor,
     expect,
