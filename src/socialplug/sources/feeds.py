@@ -109,6 +109,13 @@ def _entry_id(entry: Mapping[str, Any], title: str, body: str) -> str:
     return f"sha256:{digest}"
 
 
+def _key(entry_id: str, feed_url: str) -> str:
+    """A global entry id (a URL, ``urn:``, ``tag:``) is the key; another is scoped to its feed."""
+    if "://" in entry_id or entry_id.startswith(("urn:", "tag:")):
+        return f"feed:{entry_id}"
+    return f"feed:{feed_url}#{entry_id}"
+
+
 def _media(entry: Mapping[str, Any]) -> list[Media]:
     found: list[Media] = []
     urls: set[str] = set()
@@ -162,11 +169,10 @@ def _entry(
         url=detail.get("href"),
     )
     lang = (chosen or entry.get("summary_detail") or {}).get("language") or feed.get("language")
-    key_id = entry_id if "://" in entry_id or entry_id.startswith(("urn:", "tag:")) else None
     return Post(
         platform="feed",
         id=entry_id,
-        key=f"feed:{key_id}" if key_id else f"feed:{url}#{entry_id}",
+        key=_key(entry_id, url),
         text=text or title,
         html=markup,
         title=title or None,
@@ -263,11 +269,10 @@ def _json_item(
             kind = str(att.get("mime_type") or "").split("/")[0]
             media.append(Media(url=urljoin(url, att["url"]),
                                kind=kind if kind in ("image", "video", "audio") else "link"))  # fmt: skip
-    key_id = entry_id if "://" in entry_id or entry_id.startswith(("urn:", "tag:")) else None
     return Post(
         platform="feed",
         id=entry_id,
-        key=f"feed:{key_id}" if key_id else f"feed:{url}#{entry_id}",
+        key=_key(entry_id, url),
         text=text or title,
         html=markup,
         title=title or None,
