@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+from .._asgi import Receive, Scope, Send, lifespan, respond
 from ..clock import Clock, SystemClock
 from ..typing import StateStore
 from ._escalation import acknowledge, incidents_namespace
@@ -18,10 +19,6 @@ from ._incidents import summary_of
 
 __all__ = ["AckApp", "ack_app"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 #: An ASGI 3 application.
 AckApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
@@ -29,18 +26,7 @@ _MAX_BODY = 64 * 1024
 
 
 async def _reply(send: Send, status: int, body: Any) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
+    await respond(send, status, json.dumps(body).encode())
 
 
 async def _body(receive: Receive) -> bytes | None:
@@ -113,13 +99,8 @@ def ack_app(
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))

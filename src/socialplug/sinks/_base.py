@@ -18,6 +18,7 @@ import anyio
 import attrs
 import httpx
 
+from .._client import ClientOwner
 from .._http import delivery_error, new_client, transport_delivery_error
 from ..exceptions import DeliveryError
 from ..model import Delivery
@@ -92,7 +93,7 @@ def host_of(url: str) -> str:
 
 
 @attrs.define(eq=False)
-class HttpSinkBase:
+class HttpSinkBase(ClientOwner):
     """
     Base of the HTTP sinks: owns a client lazily (or uses the injected one), translates
     failures into :class:`~socialplug.exceptions.DeliveryError` and remembers accepted
@@ -108,19 +109,6 @@ class HttpSinkBase:
 
     def _new_client(self) -> httpx.AsyncClient:
         return new_client(timeout=self.timeout)
-
-    def _http(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = self._new_client()
-        return self._owned
-
-    async def aclose(self) -> None:
-        """Close the client this sink created (not an injected one); idempotent."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.aclose()
 
     def _was_accepted(self, key: str) -> bool:
         return key in self._accepted
@@ -144,7 +132,7 @@ class HttpSinkBase:
     ) -> httpx.Response:
         """Send one request; return a 2xx response or raise a classified ``DeliveryError``."""
         try:
-            response = await self._http().request(
+            response = await self._get_client().request(
                 method,
                 url,
                 json=json,

@@ -29,7 +29,7 @@ from .. import _http
 from .._html import html_to_text
 from ..exceptions import FetchError, MissingExtraError
 from ..model import Author, Malformed, Media, Page, Post
-from ._poll import dump_cursor, load_cursor
+from ._web import PollingSource, dump_cursor, load_cursor, request
 
 
 if TYPE_CHECKING:
@@ -109,6 +109,13 @@ def _entry_id(entry: Mapping[str, Any], title: str, body: str) -> str:
     return f"sha256:{digest}"
 
 
+def _key(entry_id: str, feed_url: str) -> str:
+    """A global entry id (a URL, ``urn:``, ``tag:``) is the key; another is scoped to its feed."""
+    if "://" in entry_id or entry_id.startswith(("urn:", "tag:")):
+        return f"feed:{entry_id}"
+    return f"feed:{feed_url}#{entry_id}"
+
+
 def _media(entry: Mapping[str, Any]) -> list[Media]:
     found: list[Media] = []
     urls: set[str] = set()
@@ -162,11 +169,10 @@ def _entry(
         url=detail.get("href"),
     )
     lang = (chosen or entry.get("summary_detail") or {}).get("language") or feed.get("language")
-    key_id = entry_id if "://" in entry_id or entry_id.startswith(("urn:", "tag:")) else None
     return Post(
         platform="feed",
         id=entry_id,
-        key=f"feed:{key_id}" if key_id else f"feed:{url}#{entry_id}",
+        key=_key(entry_id, url),
         text=text or title,
         html=markup,
         title=title or None,
@@ -263,11 +269,10 @@ def _json_item(
             kind = str(att.get("mime_type") or "").split("/")[0]
             media.append(Media(url=urljoin(url, att["url"]),
                                kind=kind if kind in ("image", "video", "audio") else "link"))  # fmt: skip
-    key_id = entry_id if "://" in entry_id or entry_id.startswith(("urn:", "tag:")) else None
     return Post(
         platform="feed",
         id=entry_id,
-        key=f"feed:{key_id}" if key_id else f"feed:{url}#{entry_id}",
+        key=_key(entry_id, url),
         text=text or title,
         html=markup,
         title=title or None,
@@ -360,7 +365,7 @@ class _Outcome:
 
 
 @attrs.define(eq=False, kw_only=True)
-class FeedsSource:
+class FeedsSource(PollingSource):
     """
     Poll many feeds concurrently, emitting each entry once.
 
@@ -409,19 +414,15 @@ class FeedsSource:
     def __attrs_post_init__(self) -> None:
         _feedparser()
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client(
-                transport=httpx.AsyncHTTPTransport(
-                    limits=httpx.Limits(
-                        max_connections=self.concurrency,
-                        max_keepalive_connections=self.concurrency,
-                    )
+    def _new_client(self) -> httpx.AsyncClient:
+        return _http.new_client(
+            transport=httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(
+                    max_connections=self.concurrency,
+                    max_keepalive_connections=self.concurrency,
                 )
             )
-        return self._owned
+        )
 
     async def _get(self, url: str, state: Mapping[str, Any]) -> httpx.Response:
         headers: dict[str, str] = {"Accept": "application/atom+xml, application/rss+xml, "
@@ -430,18 +431,17 @@ class FeedsSource:
             headers["If-None-Match"] = state["etag"]
         if state.get("modified"):
             headers["If-Modified-Since"] = state["modified"]
-        server = httpx.URL(url).host
-
-        async def once() -> httpx.Response:
-            try:
-                response = await self._get_client().get(url, headers=headers)
-            except httpx.TransportError as exc:
-                raise _http.transport_fetch_error(exc, source=self.name, server=server) from exc
-            if response.status_code != 304 and not 200 <= response.status_code < 300:
-                raise _http.fetch_error(response, source=self.name, server=server)
-            return response
-
-        return await _http.call_with_retry(self.retry, once, sleep=self.sleep)
+        return await request(
+            self._get_client(),
+            "GET",
+            url,
+            headers=headers,
+            source=self.name,
+            server=httpx.URL(url).host,
+            retry=self.retry,
+            sleep=self.sleep,
+            also_ok=(304,),
+        )
 
     async def _parse_response(
         self, response: httpx.Response
@@ -540,16 +540,5 @@ class FeedsSource:
         Raises:
             DecodeError: The stored cursor is not this source's.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
-
-    async def aclose(self) -> None:
-        """Close the client this source created, if any; idempotent and not terminal."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        async for page in self._follow(cursor, follow=follow):
+            yield page

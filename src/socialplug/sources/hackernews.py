@@ -18,10 +18,9 @@ import httpx
 
 from .. import _http
 from .._html import html_to_text
-from .._pacing import budget_for
-from ..exceptions import ConfigurationError, FetchError
+from ..exceptions import ConfigurationError
 from ..model import Author, Engagement, Malformed, Page, Post
-from ._poll import dump_cursor, from_epoch, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, from_epoch, load_cursor
 
 
 __all__ = ["HackerNewsSource", "to_post"]
@@ -94,7 +93,7 @@ def to_post(hit: Mapping[str, Any], /, *, source: str = "") -> Post:
 
 
 @attrs.define(eq=False, kw_only=True)
-class HackerNewsSource:
+class HackerNewsSource(PollingSource):
     """
     Poll Algolia's ``search_by_date`` for new stories and/or comments, oldest first.
 
@@ -137,13 +136,6 @@ class HackerNewsSource:
         if self.since is not None and self.since.tzinfo is None:
             raise ConfigurationError("HackerNewsSource: since= must be timezone-aware")
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client()
-        return self._owned
-
     async def _search(self, since: int | None, page: int) -> Mapping[str, Any]:
         params: dict[str, str | int] = {
             "query": self.query,
@@ -154,23 +146,9 @@ class HackerNewsSource:
         if since is not None:
             params["numericFilters"] = f"created_at_i>={since}"
         url = self.base_url.rstrip("/") + "/search_by_date"
-        server = httpx.URL(url).host
-        body, _ = await get_json(
-            self._get_client(),
-            url,
-            params=params,
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server),
-            sleep=self.sleep,
-        )
+        _, body = await self._get_json(url, params=params)
         if not isinstance(body, Mapping) or not isinstance(body.get("hits"), list):
-            raise FetchError(
-                f"{self.name}: {server} answered without a hits list",
-                source=self.name,
-                retryable=False,
-            )
+            raise self._odd_answer(url, "without a hits list")
         return body
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
@@ -231,16 +209,5 @@ class HackerNewsSource:
         Raises:
             FetchError: Algolia failed in a way retries did not fix.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
-
-    async def aclose(self) -> None:
-        """Close the client this source created, if any; idempotent and not terminal."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        async for page in self._follow(cursor, follow=follow):
+            yield page

@@ -19,10 +19,9 @@ import attrs
 import httpx
 
 from .. import _http
-from .._pacing import budget_for
 from ..exceptions import ConfigurationError, FetchError
 from ..model import Author, Engagement, Malformed, Page, Post
-from ._poll import dump_cursor, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, load_cursor
 
 
 __all__ = ["HTTPSource", "lookup", "map_item"]
@@ -162,7 +161,7 @@ def _order_key(value: Any) -> tuple[int, float, str]:
 
 
 @attrs.define(eq=False, kw_only=True)
-class HTTPSource:
+class HTTPSource(PollingSource):
     """
     Poll a JSON API described declaratively.
 
@@ -229,28 +228,12 @@ class HTTPSource:
                 f"HTTPSource: {'; '.join(problems)}", problems=tuple(problems)
             )
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client()
-        return self._owned
-
     async def _fetch(
         self, url: str, params: Mapping[str, str | int] | None
-    ) -> tuple[Any, httpx.Response]:
-        server = httpx.URL(url).host
+    ) -> tuple[httpx.Response, Any]:
         credential = next(iter(self.headers.values()), None) if self.headers else None
-        return await get_json(
-            self._get_client(),
-            url,
-            params=params,
-            headers=dict(self.headers),
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server, credential),
-            sleep=self.sleep,
+        return await self._get_json(
+            url, params=params, headers=dict(self.headers), credential=credential
         )
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
@@ -265,7 +248,7 @@ class HTTPSource:
         raw_items: list[Any] = []
         for _ in range(self.max_pages):
             assert url is not None
-            body, response = await self._fetch(url, params)
+            response, body = await self._fetch(url, params)
             found = lookup(body, self.items, _MISSING)
             if not isinstance(found, list):
                 raise FetchError(
@@ -343,16 +326,5 @@ class HTTPSource:
             FetchError: The API failed in a way retries did not fix, or its answer has no
                 list at *items*.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
-
-    async def aclose(self) -> None:
-        """Close the client this source created, if any; idempotent and not terminal."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        async for page in self._follow(cursor, follow=follow):
+            yield page

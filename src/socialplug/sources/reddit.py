@@ -22,10 +22,9 @@ import httpx
 
 from .. import _http
 from .._html import html_to_text
-from .._pacing import budget_for
-from ..exceptions import AuthenticationError, ConfigurationError, FetchError
+from ..exceptions import AuthenticationError, ConfigurationError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._poll import dump_cursor, from_epoch, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, from_epoch, load_cursor
 
 
 __all__ = ["RedditSource", "to_post"]
@@ -170,7 +169,7 @@ UserListing = Literal["submitted", "comments"]
 
 
 @attrs.define(eq=False, kw_only=True)
-class RedditSource:
+class RedditSource(PollingSource):
     """
     Poll one Reddit listing, oldest new item first, resuming from a cursor.
 
@@ -286,12 +285,8 @@ class RedditSource:
             params["sort"] = "new"
         return params
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client(headers={"User-Agent": self.user_agent})
-        return self._owned
+    def _new_client(self) -> httpx.AsyncClient:
+        return _http.new_client(headers={"User-Agent": self.user_agent})
 
     async def _fetch_token(self) -> str:
         assert self.client_id is not None
@@ -347,26 +342,16 @@ class RedditSource:
         if after is not None:
             params["after"] = after
         url = self._root + self._path()
-        server = httpx.URL(url).host
-        body, _ = await get_json(
-            self._get_client(),
+        _, body = await self._get_json(
             url,
             params=params,
             headers=await self._auth_headers(),
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server, self.client_id),
-            sleep=self.sleep,
+            credential=self.client_id,
             on_unauthorized=self._refresh if self._authenticated else None,
         )
         data = body.get("data") if isinstance(body, Mapping) else None
         if not isinstance(data, Mapping) or not isinstance(data.get("children"), list):
-            raise FetchError(
-                f"{self.name}: {server} answered with something that is not a listing",
-                source=self.name,
-                retryable=False,
-            )
+            raise self._odd_answer(url, "with something that is not a listing")
         return data
 
     def _malformed(self, child: object, exc: Exception) -> Malformed:
@@ -432,17 +417,10 @@ class RedditSource:
             FetchError: Reddit failed in a way retries did not fix.
             AuthenticationError: Reddit refused the credentials.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
+        async for page in self._follow(cursor, follow=follow):
+            yield page
 
     async def aclose(self) -> None:
         """Close the client this source created, if any; idempotent and not terminal."""
         self._token = None
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        await super().aclose()

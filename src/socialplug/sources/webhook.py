@@ -24,11 +24,9 @@ import os
 import time
 from collections.abc import (
     AsyncIterator,
-    Awaitable,
     Callable,
     Coroutine,
     Mapping,
-    MutableMapping,
 )
 from datetime import UTC, datetime
 from typing import Any
@@ -37,6 +35,7 @@ import anyio
 import anyio.abc
 import attrs
 
+from .._asgi import Receive, Scope, Send, lifespan, respond
 from .._signing import SIGNATURE_HEADER, verify
 from ..clock import Clock, SystemClock
 from ..exceptions import ConfigurationError, MissingExtraError, StateError
@@ -46,10 +45,6 @@ from ..typing import StateStore
 
 __all__ = ["WebhookSource", "to_post"]
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 _SOCIALPLUG = SIGNATURE_HEADER.lower().encode()
 _GITHUB = b"x-hub-signature-256"
@@ -123,20 +118,6 @@ def to_post(payload: Any, /, *, key: str, received_at: datetime, source: str = "
         source=source,
         raw=payload,
     )
-
-
-async def _respond(send: Send, status: int, body: bytes) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -249,18 +230,13 @@ class WebhookSource:
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI application: ``POST`` a signed JSON document to any path."""
         if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+            await lifespan(receive, send)
+            return
         if scope["type"] != "http":
             return
         if scope["method"] != "POST":
             self._count("bad_method")
-            await _respond(send, 405, b'{"error":"use POST"}')
+            await respond(send, 405, b'{"error":"use POST"}')
             return
         headers = dict(scope["headers"])
         try:
@@ -269,7 +245,7 @@ class WebhookSource:
             declared = 0
         if declared > self.max_body:
             self._count("too_large")
-            await _respond(send, 413, b'{"error":"body too large"}')
+            await respond(send, 413, b'{"error":"body too large"}')
             return
         chunks: list[bytes] = []
         size = 0
@@ -282,7 +258,7 @@ class WebhookSource:
             size += len(chunk)
             if size > self.max_body:
                 self._count("too_large")
-                await _respond(send, 413, b'{"error":"body too large"}')
+                await respond(send, 413, b'{"error":"body too large"}')
                 return
             chunks.append(chunk)
             more = message.get("more_body", False)
@@ -290,19 +266,19 @@ class WebhookSource:
         refusal, replay_id = self._check(headers, body)
         if refusal is not None:
             self._count(refusal)
-            await _respond(send, 401, b'{"error":"invalid or missing signature"}')
+            await respond(send, 401, b'{"error":"invalid or missing signature"}')
             return
         try:
             text = body.decode("utf-8")
             json.loads(text)
         except ValueError:
             self._count("bad_json")
-            await _respond(send, 400, b'{"error":"body is not JSON"}')
+            await respond(send, 400, b'{"error":"body is not JSON"}')
             return
         now = self.clock.now()
         if self._replayed(replay_id, now.timestamp()):
             self._count("duplicate")
-            await _respond(send, 200, b'{"duplicate":true}')
+            await respond(send, 200, b'{"duplicate":true}')
             return
         key = self._next_key()
         record = {
@@ -319,12 +295,12 @@ class WebhookSource:
         except StateError:
             self._recent.pop(replay_id, None)
             self._count("unavailable")
-            await _respond(send, 503, b'{"error":"could not store the item"}')
+            await respond(send, 503, b'{"error":"could not store the item"}')
             return
         self._count("accepted")
         if self._arrived is not None:
             self._arrived.set()
-        await _respond(send, 202, json.dumps({"id": key}).encode())
+        await respond(send, 202, json.dumps({"id": key}).encode())
 
     async def serve(
         self,

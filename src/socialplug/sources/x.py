@@ -19,10 +19,9 @@ import attrs
 import httpx
 
 from .. import _http
-from .._pacing import budget_for
-from ..exceptions import ConfigurationError, FetchError
+from ..exceptions import ConfigurationError
 from ..model import Author, Engagement, Malformed, Media, Page, Post
-from ._poll import dump_cursor, get_json, load_cursor
+from ._web import PollingSource, dump_cursor, load_cursor
 
 
 __all__ = ["XSource", "snowflake_time", "to_post"]
@@ -200,7 +199,7 @@ def to_post(
 
 
 @attrs.define(eq=False, kw_only=True)
-class XSource:
+class XSource(PollingSource):
     """
     Poll X's recent search (``/2/tweets/search/recent``), oldest new tweet first.
 
@@ -237,13 +236,6 @@ class XSource:
         if not self.bearer_token:
             raise ConfigurationError("XSource: bearer_token= is required")
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client()
-        return self._owned
-
     async def _search(self, since_id: str | None, token: str | None) -> Mapping[str, Any]:
         params: dict[str, str | int] = {
             "query": self.query,
@@ -258,24 +250,14 @@ class XSource:
         if token is not None:
             params["next_token"] = token
         url = self.base_url.rstrip("/") + "/2/tweets/search/recent"
-        server = httpx.URL(url).host
-        body, _ = await get_json(
-            self._get_client(),
+        _, body = await self._get_json(
             url,
             params=params,
             headers={"Authorization": f"Bearer {self.bearer_token}"},
-            source=self.name,
-            server=server,
-            retry=self.retry,
-            budget=budget_for(server, self.bearer_token),
-            sleep=self.sleep,
+            credential=self.bearer_token,
         )
         if not isinstance(body, Mapping):
-            raise FetchError(
-                f"{self.name}: {server} answered with something that is not an object",
-                source=self.name,
-                retryable=False,
-            )
+            raise self._odd_answer(url, "with something that is not an object")
         return body
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
@@ -323,16 +305,5 @@ class XSource:
             FetchError: X failed in a way retries did not fix.
             AuthenticationError: X refused the bearer token.
         """
-        while True:
-            async for page in self._poll(cursor):
-                cursor = page.cursor or cursor
-                yield page
-            if not follow:
-                return
-            await self.sleep(self.poll_interval)
-
-    async def aclose(self) -> None:
-        """Close the client this source created, if any; idempotent and not terminal."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
+        async for page in self._follow(cursor, follow=follow):
+            yield page

@@ -18,7 +18,7 @@ import attrs
 
 from ...exceptions import ConfigurationError, DecodeError, FetchError, MissingExtraError
 from ...model import Malformed, Page, Post
-from .._rest import Backoff, SeenKeys
+from .._web import Backoff, SeenKeys
 from ._convert import POST, maybe_post
 
 

@@ -18,7 +18,7 @@ import httpx
 from ..._http import RetryPolicy
 from ..._pacing import Budget
 from ...exceptions import AuthenticationError, FetchError
-from .._rest import BadBody, request_json
+from .._web import BadBody, request_json
 
 
 __all__ = ["Session"]

@@ -15,12 +15,19 @@ import anyio
 import attrs
 import httpx
 
-from ... import _http
+from ..._client import ClientOwner
 from ..._http import RetryPolicy
 from ..._pacing import Budget, budget_for
 from ...exceptions import ConfigurationError, DecodeError, FetchError
 from ...model import Malformed, Page, Post
-from .._rest import BadBody, SeenKeys, dump_cursor, expect, load_cursor, request_json
+from .._web import (
+    BadBody,
+    SeenKeys,
+    dump_cursor,
+    expect,
+    load_cursor,
+    request_json,
+)
 from ._convert import maybe_post
 from ._feed import Feed
 from ._session import Session
@@ -78,7 +85,7 @@ class _Sub:
 
 
 @attrs.define(eq=False, kw_only=True)
-class BlueskySource:
+class BlueskySource(ClientOwner):
     """
     Read posts from Bluesky listings: search, author feeds, notifications, custom feeds.
 
@@ -148,19 +155,6 @@ class BlueskySource:
                 source=self.name,
             )
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client()
-        return self._owned
-
-    async def aclose(self) -> None:
-        """Close the client the source created, if any; the source stays usable."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
-
     @property
     def _host(self) -> str:
         return httpx.URL(self.service).netloc.decode()
@@ -205,7 +199,7 @@ class BlueskySource:
         raise AssertionError("unreachable")
 
     def _subs(self, cursor: str | None) -> list[_Sub]:
-        positions = load_cursor(cursor, source=self.name)
+        positions = load_cursor(cursor, source=self.name, strict=False)
         subs = []
         for feed in self.feeds:
             sub = _Sub(feed, feed.key)

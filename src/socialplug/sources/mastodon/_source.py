@@ -20,6 +20,7 @@ import attrs
 import httpx
 
 from ... import _http
+from ..._client import ClientOwner
 from ..._http import RetryPolicy
 from ..._pacing import Budget, budget_for
 from ...exceptions import (
@@ -31,7 +32,7 @@ from ...exceptions import (
     SocialplugError,
 )
 from ...model import Malformed, Page, Post
-from .._rest import (
+from .._web import (
     Backoff,
     BadBody,
     SeenKeys,
@@ -101,7 +102,7 @@ class _Chunk:
 
 
 @attrs.define(eq=False, kw_only=True)
-class MastodonSource:
+class MastodonSource(ClientOwner):
     """
     Read statuses from Mastodon timelines on one or several servers.
 
@@ -175,19 +176,6 @@ class MastodonSource:
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _get_client(self) -> httpx.AsyncClient:
-        if self.client is not None:
-            return self.client
-        if self._owned is None:
-            self._owned = _http.new_client()
-        return self._owned
-
-    async def aclose(self) -> None:
-        """Close the client the source created, if any; the source stays usable."""
-        if self._owned is not None:
-            owned, self._owned = self._owned, None
-            await owned.aclose()
-
     def _token(self, host: str) -> str | None:
         return self.tokens.get(host, self.token)
 
@@ -196,7 +184,7 @@ class MastodonSource:
         return {"Authorization": f"Bearer {token}"} if token else {}
 
     def _subs(self, cursor: str | None) -> list[_Sub]:
-        positions = load_cursor(cursor, source=self.name)
+        positions = load_cursor(cursor, source=self.name, strict=False)
         subs = []
         for base in self.servers:
             host = urlsplit(base).netloc
