@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from importlib import import_module
 from importlib.metadata import EntryPoint, entry_points
 from types import MappingProxyType
-from typing import Any, Literal, cast, get_args
+from typing import Any, Literal, get_args
 
 import attrs
 
@@ -159,7 +159,7 @@ def _check_kind(kind: str) -> Kind:
     if kind not in KINDS:
         msg = f"unknown component kind {kind!r}; kinds are: {', '.join(KINDS)}"
         raise PluginError(msg)
-    return cast("Kind", kind)
+    return kind
 
 
 def _lookup(kind: Kind) -> Mapping[str, tuple[Plugin, ...]]:
