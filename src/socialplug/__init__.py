@@ -12,6 +12,7 @@ from . import exceptions, filters, routing, sinks, sources, state, sync
 from ._retry import RetryPolicy
 from .clock import Clock, ManualClock, SystemClock
 from .model import Alert, Author, DeadLetter, Delivery, Engagement, Malformed, Media, Page, Post
+from .filters import Query, QuerySet
 from .pipeline import Pipeline, RunReport, SinkPolicy
 from .routing import Route, Router
 from .state import MemoryStateStore, SQLiteStateStore
@@ -33,6 +34,8 @@ __all__ = [
     "Page",
     "Pipeline",
     "Post",
+    "Query",
+    "QuerySet",
     "RetryPolicy",
     "Route",
     "Router",

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sources_replay import ReplayServer
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,3 +38,14 @@ def _shared_fixtures_fixture():
 @pytest.fixture(name="own_fixtures")
 def _own_fixtures() -> Path:
     return OWN_FIXTURES
+
+
+@pytest.fixture(name="server")
+def _server() -> Iterator[ReplayServer]:
+    """A loopback server answering canned or recorded responses (``sources_replay``)."""
+    server = ReplayServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,278 @@
+"""Feeds: documents to posts with feedparser, and the many-feeds source over loopback HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+from sources_replay import Reply, Request
+from sources_support import OWN, shared_fixtures
+
+from socialplug import RetryPolicy
+from socialplug.sources.feeds import FeedsSource, parse
+
+
+pytestmark = pytest.mark.anyio
+
+FETCHED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _shared(name: str) -> bytes:
+    return (shared_fixtures("feeds") / name).read_bytes()
+
+
+def _own(name: str) -> bytes:
+    return (OWN / "feeds" / name).read_bytes()
+
+
+class TestParse:
+    def test_iso_8859_1(self):
+        """An ISO-8859-1 RSS feed is decoded: accents survive."""
+        posts = parse(_shared("huginn__iso-8859-1.rss"), url="http://example.net/feed")
+
+        assert posts[0].title == "Mëkanïk Zaïn"
+        assert "http://example.net/post/1" == posts[0].id == posts[0].url
+        assert posts[0].key == "feed:http://example.net/post/1"
+        assert datetime(2016, 11, 21, 16, 0, 10, tzinfo=UTC) == posts[0].created_at
+
+    def test_utf16_with_bare_timestamp_and_relative_links(self):
+        """UTF-16 is decoded, a bare epoch pubDate is read as such, relative links resolve."""
+        [post] = parse(
+            _own("utf16le-bare-timestamp.rss"), url="http://gare.test/feed/", fetched_at=FETCHED
+        )
+
+        assert post.title == "Retard à Zürich"
+        assert post.text == "Voir état"
+        assert datetime(2025, 11, 26, 8, 0, tzinfo=UTC) == post.created_at
+        assert post.links == ("http://gare.test/posts/1", "http://gare.test/status")
+        assert post.id == "item-1"
+        assert post.key == "feed:http://gare.test/feed/#item-1"  # a bare guid is scoped by feed
+
+    def test_xhtml_content_broken_date_and_identity_by_hash(self):
+        """XHTML content and title become text, a broken date takes the feed's, no id hashes."""
+        first, second = parse(_own("xhtml.atom"), url="https://blog.acme.test/feed.atom")
+
+        assert first.title == "Neue Fahrpläne"
+        assert first.text == "Ab Montag gilt der neue Fahrplan."
+        assert "<strong>Montag</strong>" in (first.html or "")
+        assert first.url == "https://blog.acme.test/posts/7.html"
+        assert "https://blog.acme.test/fahrplan.pdf" in first.links
+        assert datetime(2026, 11, 25, 10, tzinfo=UTC) == first.created_at
+        assert (first.author.name, first.author.url) == (
+            "Eva",
+            "https://blog.acme.test/people/eva",
+        )
+        assert first.tags == ("fahrplan",)
+        assert first.lang == "de"
+        assert second.id.startswith("sha256:")
+        assert second.id == parse(_own("xhtml.atom"), url="https://blog.acme.test/feed.atom")[1].id
+        assert datetime(2026, 11, 24, 8, 30, tzinfo=UTC) == second.created_at
+
+    def test_relative_content_link_against_document_url(self):
+        """A root-relative link in escaped HTML content resolves against the fetched URL."""
+        [post] = parse(
+            _shared("feedparser__wellformed__base__http_entry_content_base_docuri.xml"),
+            url="http://127.0.0.1:8097/feed.xml",
+            fetched_at=FETCHED,
+        )
+
+        assert post.links == ("http://127.0.0.1:8097/relative/uri",)
+        assert post.text == "click here"
+        assert post.created_at == FETCHED  # no date anywhere
+        assert post.id.startswith("sha256:")
+
+    def test_xml_base_on_the_entry(self):
+        """xml:base on an entry applies to its links."""
+        [post] = parse(
+            _shared("feedparser__wellformed__base__relative_xml_base.xml"),
+            url="http://feed.test/f.xml",
+        )
+
+        assert post.title == "Example test"
+
+    def test_ill_formed_document_keeps_items(self):
+        """An ill-formed RSS (corrupted ampersands) still yields its item."""
+        [post] = parse(
+            _shared("feedparser__illformed__rss_item_link_corrupted_ampersands.xml"),
+            url="http://f.test/",
+        )
+
+        assert post.url == "http://link/get?a=1&b=2"
+
+    def test_json_feed(self):
+        """JSON Feed items map to posts; relative URLs resolve; a bad item is skipped."""
+        posts = parse(_own("site.json"), url="https://status.acme.test/feed.json")
+
+        assert len(posts) == 2
+        first = posts[0]
+        assert "https://status.acme.test/incidents/42" == first.id == first.url
+        assert first.text == "Trains are delayed. See updates."
+        assert "https://status.acme.test/incidents/42/updates" in first.links
+        assert first.tags == ("rail", "outage")
+        assert first.media[0].url == "https://status.acme.test/media/map.png"
+        assert first.author.name == "ACME Ops"
+        assert datetime(2026, 11, 26, 8, 0, tzinfo=UTC) == posts[1].created_at
+
+    @pytest.mark.parametrize(
+        "data",
+        [
+            pytest.param(b"<html><body><h1>502 Bad Gateway</h1></body></html>", id="html"),
+            pytest.param(b"", id="empty"),
+            pytest.param(b'{"hello": "world"}', id="json-not-a-feed"),
+        ],
+    )
+    def test_not_a_feed(self, data):
+        """Something that is no feed gives no posts and no exception."""
+        assert parse(data, url="http://f.test/") == []
+
+
+class _Feeds:
+    """Handler serving numbered feeds with ETags; counts requests in flight."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.items: dict[str, int] = {}
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.peak = 0
+
+    def body(self, name: str) -> bytes:
+        items = "".join(
+            f"<item><title>{name} {i}</title><link>/{name}/{i}</link><guid>{name}-{i}</guid>"
+            f"<pubDate>Wed, 25 Nov 2026 0{i % 10}:00:00 GMT</pubDate></item>"
+            for i in range(self.items.get(name, 2), 0, -1)
+        )
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>{items}</channel></rss>'.encode()
+
+    def __call__(self, req: Request) -> Reply:
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(self.delay)
+            name = req.path.strip("/").split("/")[0]
+            etag = f'"{name}-{self.items.get(name, 2)}"'
+            if req.headers.get("if-none-match") == etag:
+                return Reply(304, {"ETag": etag})
+            return Reply(
+                200, {"Content-Type": "application/rss+xml", "ETag": etag}, self.body(name)
+            )
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+class TestSource:
+    async def test_conditional_get_and_new_items_only(self, server):
+        """First cycle emits every entry; then 304s emit nothing; a change emits only news."""
+        feeds = _Feeds()
+        for name in ("a", "b"):
+            server.routes[f"/{name}/feed"] = feeds
+        urls = [f"{server.url}/a/feed", f"{server.url}/b/feed"]
+        source = FeedsSource(urls=urls)
+        try:
+            first = [p async for p in source.pages(None, follow=False)]
+            cursor = first[-1].cursor
+            quiet = [p async for p in source.pages(cursor, follow=False)]
+            feeds.items["b"] = 3
+            news = [p async for p in source.pages(cursor, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert sorted((p.title or "" for p in first[0].posts), key=lambda t: (t[-1], t)) == [
+            "a 1",
+            "b 1",
+            "a 2",
+            "b 2",
+        ]
+        assert quiet == []
+        assert {'"a-2"', '"b-2"'} == {r.headers.get("if-none-match") for r in server.requests[2:4]}
+        assert [p.title for p in news[0].posts] == ["b 3"]
+        assert f"{server.url}/b/3" == news[0].posts[0].url
+        state = json.loads(news[0].cursor or "")["feeds"]
+        assert {'"a-2"', '"b-3"'} == {state[u]["etag"] for u in urls}
+
+    async def test_parsing_in_worker_processes_gives_the_same_posts(self, server):
+        """parse_workers= parses in worker processes; the posts equal the in-loop ones."""
+        data = _own("xhtml.atom")
+        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
+        inline = FeedsSource(urls=[server.url + "/feed.atom"])
+        workers = FeedsSource(urls=[server.url + "/feed.atom"], parse_workers=1)
+        try:
+            expected = [p async for p in inline.pages(None, follow=False)]
+            got = [p async for p in workers.pages(None, follow=False)]
+        finally:
+            await inline.aclose()
+            await workers.aclose()
+
+        assert [p.posts for p in got] == [p.posts for p in expected]
+        assert len(got[0].posts) == 2
+
+    async def test_same_document_without_validators_changes_nothing(self, server):
+        """A server without ETag/Last-Modified sends the same feed: no page, no cursor write."""
+        data = _own("xhtml.atom")
+        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
+        source = FeedsSource(urls=[server.url + "/feed.atom"])
+        try:
+            first = [p async for p in source.pages(None, follow=False)]
+            again = [p async for p in source.pages(first[-1].cursor, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert len(first[0].posts) == 2
+        assert again == []
+
+    async def test_per_host_limit(self, server):
+        """No more than per_host requests to one host are in flight at once."""
+        feeds = _Feeds(delay=0.05)
+        urls = []
+        for i in range(12):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        source = FeedsSource(urls=urls, per_host=3)
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert sum(len(p.posts) for p in pages) == 24
+        assert feeds.peak == 3
+
+    async def test_a_broken_feed_does_not_stop_the_others(self, server):
+        """A 404, an HTML page and a refused connection are reported; good feeds still come."""
+        server.routes["/ok/feed"] = _Feeds()
+        server.routes["/html"] = Reply(
+            200, {"Content-Type": "text/html"}, b"<html><p>Maintenance</p></html>"
+        )
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            closed = f"http://127.0.0.1:{s.getsockname()[1]}/feed"
+        urls = [f"{server.url}/ok/feed", f"{server.url}/missing", f"{server.url}/html", closed]
+        source = FeedsSource(urls=urls, retry=RetryPolicy.disabled())
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert len(pages[0].posts) == 2
+        assert {urls[1], urls[2], urls[3]} == set(source.errors)
+        assert "404" in source.errors[urls[1]]
+        assert len(pages[0].malformed) == 1
+        assert "Maintenance" in pages[0].malformed[0].payload
+        assert [urls[0]] == list(json.loads(pages[0].cursor or "")["feeds"])
+
+
+def test_markup_is_sanitized():
+    """A script in entry content is removed from the markup and never reaches the text."""
+    [post] = parse(
+        _shared("feedparser__wellformed__sanitize__entry_content_script.xml"),
+        url="http://f.test/",
+        fetched_at=FETCHED,
+    )
+
+    assert post.text == "safe description"
+    assert post.html == "safe description"
