@@ -480,7 +480,10 @@ class _Builder:
         except PluginError as exc:
             self.report((*path, "type"), str(exc))
             return None
-        kwargs = {k: v for k, v in table.items() if k != "type"}
+        kwargs = {k: v for k, v in table.items() if k not in ("type", "args")}
+        args = table.get("args", [])
+        if not isinstance(args, list):
+            args = [args]
         ok = True
         guessed: set[str] = set()
         params = _parameters(factory)
@@ -499,7 +502,7 @@ class _Builder:
                 if key in accepted and key not in kwargs:
                     kwargs[key] = value
             for key in required:
-                if key not in kwargs and key not in guessed:
+                if key not in kwargs and key not in guessed and not args:
                     self.report(path, f"{name!r} needs {key!r}")
                     ok = False
         converters = _nested(kind, name)
@@ -518,7 +521,7 @@ class _Builder:
         if not ok:
             return None
         try:
-            return plugins.build(kind, name, **kwargs)
+            return plugins.build(kind, name, *args, **kwargs)
         except ConfigurationError as exc:
             for problem in exc.problems:
                 self.report(path, f"{name!r}: {problem}")
@@ -585,6 +588,12 @@ class _Builder:
             self.component("transforms", t, ("transforms", i))
             for i, t in enumerate(doc.get("transforms", []))
         ]
+        if queries and _query_class() is not None:
+            from .filters import QuerySet  # noqa: PLC0415
+
+            # Every kept post is annotated with the names of the queries it matches
+            # (annotations["matched"]), for routes, spike keys and reports.
+            transforms.insert(0, QuerySet(queries).annotate)
         router = self.router(doc, queries, sinks)
         detectors = []
         monitors = []
@@ -808,7 +817,9 @@ def graph(pipeline: Pipeline, queries: Mapping[str, str] | None = None) -> str:
     for f in pipeline.filters:
         lines.append(f"    -> filter {getattr(f, 'text', None) or kind(f)}")
     for t in pipeline.transforms:
-        lines.append(f"    -> transform {kind(t)}")
+        owner = getattr(t, "__self__", None)
+        label = f"{kind(owner)}.{t.__name__}" if owner is not None else kind(t)
+        lines.append(f"    -> transform {label}")
     router = pipeline.router
     routes = getattr(router, "routes", None)
     if routes is None:

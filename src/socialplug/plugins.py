@@ -64,13 +64,33 @@ BUILTINS: Mapping[Kind, Mapping[str, str]] = MappingProxyType(
     {
         "sources": {
             "bluesky": "socialplug.sources.bluesky:BlueskySource",
+            "feeds": "socialplug.sources.feeds:FeedsSource",
+            "hackernews": "socialplug.sources.hackernews:HackerNewsSource",
+            "http": "socialplug.sources.http:HTTPSource",
             "iterable": "socialplug.sources:IterableSource",
             "jetstream": "socialplug.sources.bluesky:JetstreamSource",
             "jsonl": "socialplug.sources:JSONLSource",
             "mastodon": "socialplug.sources.mastodon:MastodonSource",
+            "reddit": "socialplug.sources.reddit:RedditSource",
+            "webhook": "socialplug.sources.webhook:WebhookSource",
+            "x": "socialplug.sources.x:XSource",
         },
-        "filters": {},
-        "transforms": {},
+        "filters": {
+            "authors": "socialplug.filters:authors",
+            "dedupe": "socialplug.filters:Dedupe",
+            "language": "socialplug.filters:language",
+            "min_engagement": "socialplug.filters:min_engagement",
+            "min_followers": "socialplug.filters:min_followers",
+            "platforms": "socialplug.filters:platforms",
+            "query": "socialplug.filters:Query",
+            "time_window": "socialplug.filters:time_window",
+        },
+        "transforms": {
+            "canonicalize_urls": "socialplug.transforms:CanonicalizeUrls",
+            "gazetteer": "socialplug.transforms:Gazetteer",
+            "language": "socialplug.transforms:DetectLanguage",
+            "sentiment": "socialplug.transforms:Sentiment",
+        },
         "routers": {
             "router": "socialplug.routing:Router",
         },
@@ -239,16 +259,16 @@ def load(kind: Kind, name: str, /) -> Callable[..., Any]:
     return factory  # type: ignore[no-any-return]
 
 
-def build(kind: Kind, name: str, /, **kwargs: Any) -> Any:
+def build(kind: Kind, name: str, /, *args: Any, **kwargs: Any) -> Any:
     """
-    Load *name* and call it with *kwargs*; check the result has the shape of *kind*.
+    Load *name* and call it with *args* and *kwargs*; check the result has the shape of *kind*.
 
     Raises:
         PluginNotFoundError, PluginError: As :func:`load`, or when the built object is not a
             component of *kind*.
     """
     factory = load(kind, name)
-    obj = factory(**kwargs)
+    obj = factory(*args, **kwargs)
     problem = _shape_problem(kind, obj)
     if problem:
         msg = f"{kind} plugin {name!r} built a {type(obj).__name__}, which {problem}"

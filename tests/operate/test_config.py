@@ -220,3 +220,68 @@ type = "x"
     assert m.line(("sinks", "quoted.name", "type")) == 11
     assert m.line(("sinks", "quoted.name", "missing")) == 10
     assert m.line(("nowhere",)) is None
+
+
+def test_queries_filters_with_args_and_query_routes(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(FIXTURES / "posts.jsonl", tmp_path / "posts.jsonl")
+    (tmp_path / "p.toml").write_text(
+        """
+[queries]
+trouble = 'stuck OR delay* OR "no announcement"'
+
+[[sources]]
+type = "jsonl"
+path = "posts.jsonl"
+
+[[filters]]
+type = "language"
+args = ["en"]
+
+[[filters]]
+query = "NOT spam"
+
+[[routes]]
+name = "support"
+sinks = ["support"]
+when = "trouble"
+
+[[routes]]
+name = "rest"
+sinks = ["rest"]
+
+[sinks.support]
+type = "memory"
+
+[sinks.rest]
+type = "memory"
+"""
+    )
+    loaded = config.load(tmp_path / "p.toml")
+    assert "QuerySet.annotate" in loaded.graph
+    assert "when stuck OR delay*" in loaded.graph
+    report = anyio.run(loaded.pipeline.run_once)
+    support = loaded.pipeline.sinks["support"].posts
+    rest = loaded.pipeline.sinks["rest"].posts
+    assert support, report
+    assert all(p.annotations["matched"] == ["trouble"] for p in support)
+    assert all(p.lang == "en" for p in support + rest)
+    assert report.kept == len(support) + len(rest)
+
+
+def test_a_bad_query_is_reported(tmp_path):
+    (tmp_path / "p.toml").write_text(
+        """[queries]
+bad = 'stuck AND ('
+[[sources]]
+type = "jsonl"
+path = "x"
+[sinks.s]
+type = "memory"
+"""
+    )
+    with pytest.raises(config.ConfigError) as info:
+        config.load(tmp_path / "p.toml")
+    (problem,) = info.value.found
+    assert (problem.key, problem.line) == ("queries.bad", 2)
+    assert "invalid query" in problem.message
