@@ -818,7 +818,7 @@ def graph(pipeline: Pipeline, queries: Mapping[str, str] | None = None) -> str:
         lines.append(f"    -> filter {getattr(f, 'text', None) or kind(f)}")
     for t in pipeline.transforms:
         owner = getattr(t, "__self__", None)
-        label = f"{kind(owner)}.{t.__name__}" if owner is not None else kind(t)
+        label = f"{kind(owner)}.{getattr(t, '__name__', '')}" if owner is not None else kind(t)
         lines.append(f"    -> transform {label}")
     router = pipeline.router
     routes = getattr(router, "routes", None)
