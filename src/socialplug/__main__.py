@@ -1,0 +1,10 @@
+"""``python -m socialplug``: the ``socialplug`` command."""
+
+from __future__ import annotations
+
+import sys
+
+from .cli import main
+
+
+sys.exit(main())

@@ -1,0 +1,314 @@
+"""
+The demo's local counterparts of the business's tools: a webhook receiver, an SMTP server,
+and the small sinks that talk to them, a SQLite archive and a drafts store for replies
+awaiting approval. Everything listens on 127.0.0.1 and stays in the process.
+"""
+
+from __future__ import annotations
+
+import email.message
+import email.parser
+import email.policy
+import json
+import smtplib
+import socketserver
+import sqlite3
+import threading
+from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import attrs
+import httpx
+
+from ..exceptions import DeliveryError
+from ..model import Alert, Delivery, Post, item_to_dict
+from ..typing import StateStore
+
+
+__all__ = [
+    "DraftReplies",
+    "MailSink",
+    "SMTPReceiver",
+    "SQLiteArchive",
+    "WebhookReceiver",
+    "WebhookSink",
+]
+
+
+# -- receivers --------------------------------------------------------------------------
+
+
+class WebhookReceiver:
+    """An HTTP endpoint on loopback that keeps every JSON body POSTed to it."""
+
+    def __init__(self) -> None:
+        self.bodies: list[Any] = []
+        self.keys: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"null")
+                receiver.bodies.append(body)
+                receiver.keys.append(self.headers.get("Idempotency-Key") or "")
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/support"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WebhookReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class SMTPReceiver:
+    """A minimal SMTP server on loopback keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        receiver = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                def say(line: str) -> None:
+                    self.wfile.write(line.encode() + b"\r\n")
+
+                say("220 localhost socialplug demo SMTP")
+                while True:
+                    raw = self.rfile.readline()
+                    if not raw:
+                        return
+                    verb = raw.decode("latin-1").strip().split(" ", 1)[0].upper()
+                    if verb in ("HELO", "EHLO"):
+                        say("250 localhost")
+                    elif verb in ("MAIL", "RCPT", "RSET", "NOOP"):
+                        say("250 OK")
+                    elif verb == "DATA":
+                        say("354 end with <CRLF>.<CRLF>")
+                        lines = []
+                        while True:
+                            line = self.rfile.readline()
+                            if not line or line in (b".\r\n", b".\n"):
+                                break
+                            lines.append(line[1:] if line.startswith(b"..") else line)
+                        parser = email.parser.BytesParser(policy=email.policy.default)
+                        message = parser.parsebytes(b"".join(lines))
+                        receiver.messages.append(message)
+                        say("250 queued")
+                    elif verb == "QUIT":
+                        say("221 bye")
+                        return
+                    else:
+                        say("502 not implemented")
+
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.port = int(self._server.server_address[1])
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> SMTPReceiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+# -- sinks ------------------------------------------------------------------------------
+
+
+def _summary(item: Post | Alert) -> dict[str, Any]:
+    if isinstance(item, Alert):
+        return {
+            "type": "alert",
+            "kind": item.kind,
+            "title": item.title,
+            "summary": item.summary,
+            "severity": item.severity,
+            "incident": item.incident,
+            "team": item.team,
+        }
+    return {
+        "type": "post",
+        "platform": item.platform,
+        "url": item.url,
+        "author": item.author.handle,
+        "text": item.text,
+        "lang": item.lang,
+        "sentiment": item.annotations.get("sentiment"),
+        "matched": item.annotations.get("matched"),
+    }
+
+
+@attrs.define(eq=False)
+class WebhookSink:
+    """POST each delivery as JSON with an ``Idempotency-Key`` header."""
+
+    url: str = attrs.field(repr=False)
+    idempotent: bool = True
+    _client: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
+
+    async def deliver(self, batch: Sequence[Delivery], /) -> None:
+        """Send *batch*, one request per delivery."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=10)
+        for d in batch:
+            body = {"route": d.route, **_summary(d.item)}
+            try:
+                response = await self._client.post(
+                    self.url, json=body, headers={"Idempotency-Key": d.key}
+                )
+            except httpx.HTTPError as exc:
+                raise DeliveryError(
+                    f"webhook failed: {type(exc).__name__}", sink=None, retryable=True
+                ) from exc
+            if response.status_code >= 300:
+                raise DeliveryError(
+                    f"webhook answered {response.status_code}",
+                    sink=None,
+                    retryable=response.status_code >= 500,
+                    status_code=response.status_code,
+                )
+
+    async def aclose(self) -> None:
+        """Close the client."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+@attrs.define(eq=False)
+class MailSink:
+    """One email per batch to *to* through the SMTP server at *host*:*port*."""
+
+    host: str
+    port: int
+    to: str
+    sender: str = "socialplug@northline.example"
+
+    async def deliver(self, batch: Sequence[Delivery], /) -> None:
+        """Mail *batch*."""
+        alerts = [d.item for d in batch if isinstance(d.item, Alert)]
+        posts = [d.item for d in batch if isinstance(d.item, Post)]
+        message = email.message.EmailMessage()
+        message["From"] = self.sender
+        message["To"] = self.to
+        if alerts:
+            first = alerts[0]
+            message["Subject"] = f"[{first.severity}] {first.title}"
+        else:
+            message["Subject"] = f"{len(posts)} new mention(s) for {batch[0].route}"
+        lines = [f"[{a.severity}] {a.title}\n{a.summary}\n" for a in alerts]
+        lines += [f"- @{p.author.handle} ({p.platform}): {p.text}\n  {p.url or ''}" for p in posts]
+        message.set_content("\n".join(lines))
+
+        def send() -> None:
+            with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+                smtp.send_message(message)
+
+        try:
+            await anyio.to_thread.run_sync(send)
+        except (OSError, smtplib.SMTPException) as exc:
+            raise DeliveryError(f"SMTP failed: {exc}", sink=None, retryable=True) from exc
+
+    async def aclose(self) -> None:
+        """Nothing held between batches."""
+
+
+@attrs.define(eq=False)
+class SQLiteArchive:
+    """Every post and alert, upserted by key into a SQLite table ``items``."""
+
+    path: Path = attrs.field(converter=Path)
+    idempotent: bool = True
+
+    def _write(self, rows: list[tuple[str, str, str, str, str]]) -> None:
+        with sqlite3.connect(self.path) as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, type TEXT, route TEXT,"
+                " created_at TEXT, body TEXT)"
+            )
+            db.executemany(
+                "INSERT INTO items VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING", rows
+            )
+
+    async def deliver(self, batch: Sequence[Delivery], /) -> None:
+        """Upsert *batch*."""
+        rows = [
+            (
+                d.item.key,
+                "alert" if isinstance(d.item, Alert) else "post",
+                d.route,
+                d.item.created_at.isoformat(),
+                json.dumps(item_to_dict(d.item), ensure_ascii=False, default=str),
+            )
+            for d in batch
+        ]
+        await anyio.to_thread.run_sync(self._write, rows)
+
+    async def aclose(self) -> None:
+        """Nothing held between batches."""
+
+
+_REPLIES = {
+    "en": "We are very sorry. A train is held in the Kessel tunnel after a power failure; "
+    "staff are on their way and we will post updates every 15 minutes.",
+    "de": "Es tut uns sehr leid. Ein Zug steht nach einem Stromausfall im Kessel-Tunnel; "
+    "Personal ist unterwegs, wir informieren alle 15 Minuten.",
+    "fr": "Nous sommes désolés. Un train est arrêté dans le tunnel de Kessel après une panne "
+    "de courant ; nos équipes arrivent, mise à jour toutes les 15 minutes.",
+    "es": "Lo sentimos mucho. Un tren está detenido en el túnel de Kessel por un fallo "
+    "eléctrico; el personal está en camino.",
+    "nl": "Het spijt ons. Een trein staat stil in de Kessel-tunnel door een stroomstoring; "
+    "personeel is onderweg.",
+}
+
+
+@attrs.define(eq=False)
+class DraftReplies:
+    """
+    Draft a reply in the post's language for each incident post, stored as ``pending`` in
+    the state store (namespace ``approvals``) until a person approves it: nothing is
+    published by the demo.
+    """
+
+    store: StateStore
+    idempotent: bool = True
+
+    async def deliver(self, batch: Sequence[Delivery], /) -> None:
+        """Store a draft for every post of *batch* that concerns the incident."""
+        for d in batch:
+            post = d.item
+            if not isinstance(post, Post) or "incident" not in (
+                post.annotations.get("matched") or ()
+            ):
+                continue
+            draft = {
+                "status": "pending",
+                "platform": post.platform,
+                "in_reply_to": post.url,
+                "author": post.author.handle,
+                "post": post.text,
+                "lang": post.lang,
+                "reply": _REPLIES.get(post.lang or "en", _REPLIES["en"]),
+                "created_at": post.created_at.isoformat(),
+            }
+            await self.store.put_record("approvals", post.key, draft)
+
+    async def aclose(self) -> None:
+        """The store is the pipeline's; it closes it."""
