@@ -181,9 +181,10 @@ class _Progress:
         self._bar: Any = None
         self._task: Any = None
         self._last_plain = -1
-        if not enabled:
+        if not enabled or not sys.stderr.isatty():
             return
         try:
+            from rich.console import Console  # noqa: PLC0415
             from rich.progress import (  # noqa: PLC0415
                 BarColumn,
                 Progress,
@@ -198,6 +199,7 @@ class _Progress:
             TextColumn("{task.percentage:>3.0f}%"),
             TextColumn("{task.fields[posts]} posts"),
             TimeElapsedColumn(),
+            console=Console(stderr=True),
             transient=False,
         )
 
@@ -487,7 +489,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
         ]
         alerts = [
             {"at": f.at, "kind": f.alert.kind, "title": f.alert.title, "routes": f.routes}
-            for f in report.fired
+            for f in report.alerts
         ]
         data.append({"monitor": monitor.name, "incidents": incidents, "alerts": alerts})
     if args.json:
@@ -899,3 +901,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # the last word of a command line tool
+        from .observe import redact  # noqa: PLC0415
+
+        print(f"socialplug: failed: {type(exc).__name__}: {redact(str(exc))}", file=sys.stderr)
+        if args.verbose:
+            raise
+        return EXIT_FAILURES
