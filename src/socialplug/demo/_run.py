@@ -328,7 +328,7 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
                 site.__exit__(None, None, None)
         await anyio.sleep(0.05)
         webhook_requests = len(hook.bodies)
-        emails = [str(m["Subject"]) for m in smtp.messages]
+        emails = [str(m["Subject"]).strip() for m in smtp.messages]
     drafts = await state.records("approvals")
     await state.aclose()
     with sqlite3.connect(out / "archive.db") as db:
