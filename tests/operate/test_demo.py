@@ -102,7 +102,7 @@ def test_demo_report_renders_in_chromium(demo, tmp_path):
 
 
 def _colored_pixels(png: bytes) -> int:
-    """Count strongly colored pixels of a PNG (stdlib only: zlib and the filter rules)."""
+    """Count strongly colored pixels in the top of a PNG (stdlib only: zlib, filter rules)."""
     import struct
     import zlib
 
@@ -117,14 +117,15 @@ def _colored_pixels(png: bytes) -> int:
         pos += 12 + length
     assert header is not None
     width, height, depth, color = header[:4]
-    assert depth == 8 and color in (2, 6)
+    assert depth == 8
+    assert color in (2, 6)
     bpp = 3 if color == 2 else 4
     raw = zlib.decompress(b"".join(chunks))
     stride = width * bpp
     prev = bytearray(stride)
     count = 0
     i = 0
-    for _ in range(height):
+    for _ in range(min(height, 900)):  # the header and the volume chart
         f = raw[i]
         line = bytearray(raw[i + 1 : i + 1 + stride])
         i += 1 + stride
