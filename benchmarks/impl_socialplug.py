@@ -4,10 +4,12 @@ impl_socialplug: the workload (../shared/bench/WORKLOAD.md) through socialplug's
 
     JSONLSource(parse) -> dedupe filter -> match transform -> router -> 4 JSONLSinks
 
-Reading, pages, channels, batching, routing, sinks, the SQLite state store and
-checkpoint-after-ack are socialplug's; the parse function, the dedupe filter and the rule
-matcher are the user code a team would write (the matcher is the workload's own, until
-socialplug's query engine takes its place).
+Reading, pages, channels, batching, matching (``QuerySet``), routing, sinks, the SQLite
+state store and checkpoint-after-ack are socialplug's; the parse function and the dedupe
+filter are the user code a team would write. The workload compares accents exactly, hence
+``fold_accents=False``. ``impl_socialplug_reference.py`` runs the same pipeline with the
+workload's own matcher instead, and ``impl_socialplug_alerting.py`` adds a ``Router`` and a
+``Monitor`` (spike detection and incident grouping) to measure what alerting costs.
 
     python impl_socialplug.py DATA --rules DATA/rules.json --posts DATA/posts.jsonl --out OUT
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,7 +36,9 @@ from common import (  # the bench folder is on PYTHONPATH (run_bench.sh)
     report,
 )
 
-from socialplug import Author, Delivery, Pipeline, Post, SinkPolicy, SQLiteStateStore
+from socialplug import Author, Delivery, Pipeline, Post, QuerySet, SinkPolicy, SQLiteStateStore
+from socialplug.alerting import Incidents, Monitor, Spike
+from socialplug.routing import Route, Router
 from socialplug.sinks import JSONLSink
 from socialplug.sources import JSONLSource
 from socialplug.sync import run_once
@@ -43,11 +48,35 @@ NAME = "socialplug"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = cli(NAME, argv)
+def queryset_matcher(rules: list[dict[str, str]]) -> Callable[[Post], list[int]]:
+    """socialplug's percolator over the rules: post -> matched rule indices, in file order."""
+    return QuerySet({r["id"]: r["query"] for r in rules}, fold_accents=False).match_indices
+
+
+def reference_matcher(rules: list[dict[str, str]]) -> Callable[[Post], list[int]]:
+    """The workload's own matcher (common.RuleSet), called on the post's text and tags."""
+    match = RuleSet(rules).match
+    return lambda post: match(post.text, frozenset(post.tags))
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    name: str = NAME,
+    matcher: Callable[[list[dict[str, str]]], Callable[[Post], list[int]]] = queryset_matcher,
+    alerting: bool = False,
+) -> None:
+    """
+    Run the workload. With *alerting*, routing goes through a ``Router`` with one route per
+    team and a ``Monitor`` (per-route spike detection and incident grouping) watches every
+    routed post, which then carries its real ``created_at``.
+    """
+    args = cli(name, argv)
     t0 = now()
-    rs = RuleSet(load_rules(args.rules))
-    match, route_rules = rs.match, rs.route_rules
+    rules_list = load_rules(args.rules)
+    rs = RuleSet(rules_list)
+    route_rules = rs.route_rules
+    match = matcher(rules_list)
     checks = Sinks(args.out, rs)  # only for its counters and checksums; files reopened below
     checks.close()
     st = Stats()
@@ -61,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
             platform="mastodon",
             id=d["id"],
             text=text,
-            created_at=EPOCH,  # the workload never reads it; the original string is in raw
+            # The plain workload never reads the time (the original string stays in raw);
+            # the alerting variant's detectors count posts by it.
+            created_at=datetime.fromisoformat(d["created_at"]) if alerting else EPOCH,
             author=Author(handle=d["account"]["acct"]),
             tags=frozenset(find_tags(text)),
             raw=d,
@@ -82,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         return True
 
     def rules(post: Post) -> Post | None:
-        matched = match(post.text, frozenset(post.tags))
+        matched = match(post)
         if not matched:
             st.unmatched += 1
             return None
@@ -90,6 +121,18 @@ def main(argv: list[str] | None = None) -> None:
 
     def routes(post: Post) -> list[str]:
         return list(post.annotations["rules"])
+
+    def has_rules_of(route: str) -> Callable[[Post], bool]:
+        return lambda post: route in post.annotations["rules"]
+
+    router: Router | Callable[[Post], list[str]] = routes
+    detectors: list[Monitor] = []
+    if alerting:
+        router = Router(
+            [Route(name=r, sinks=[r], when=has_rules_of(r), team=r) for r in ROUTES],
+            fan_out=True,
+        )
+        detectors.append(Monitor(router=router, spikes=[Spike()], incidents=Incidents()))
 
     pairs, matches = checks.pairs, checks.matches
 
@@ -124,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
             sources=[JSONLSource(args.posts, parse=parse, page_size=250)],
             filters=[dedupe],
             transforms=[rules],
-            router=routes,
+            router=router,
+            detectors=detectors,
             sinks=sinks,
             policies=dict.fromkeys(ROUTES, policy),
             state=SQLiteStateStore(os.path.join(tmp, "state.db")),
@@ -135,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
         t2 = now()
     st.read = result.read
     checks.posts = result.kept
-    report(NAME, args, st, checks, t1 - t0, t2 - t1)
+    report(name, args, st, checks, t1 - t0, t2 - t1)
 
 
 if __name__ == "__main__":

@@ -1,160 +1,18 @@
 #!/usr/bin/env python3
 """
-impl_socialplug_alerting: impl_socialplug plus what issue 6 adds to a monitoring pipeline.
-
-    JSONLSource(parse) -> dedupe -> match -> Router (4 routes) -> Monitor -> 4 JSONLSinks
-
-The same work and result as impl_socialplug, with a `socialplug.routing.Router` instead of
-a plain routing function, and a `socialplug.alerting.Monitor` (a per-route spike detector
-and incident grouping) seeing every routed post; posts carry their real `created_at`, which
-the detector counts by. Compare the two to measure what routing and alerting add:
+impl_socialplug_alerting: impl_socialplug plus routing through a ``Router`` and a
+``Monitor`` (per-route spike detection and incident grouping) seeing every routed post.
+Same result; compare the two to measure what alerting adds:
 
     RUNS=3 N=20000 RULESETS=rules.json PY=.venv/bin/python \
       IMPLS="benchmarks/impl_socialplug.py benchmarks/impl_socialplug_alerting.py" \
       ../shared/bench/run_bench.sh
-
-Reading, pages, channels, batching, routing, sinks, the SQLite state store and
-checkpoint-after-ack are socialplug's; the parse function, the dedupe filter and the rule
-matcher are the user code a team would write (the matcher is the workload's own, until
-socialplug's query engine takes its place).
-
-    python impl_socialplug.py DATA --rules DATA/rules.json --posts DATA/posts.jsonl --out OUT
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from datetime import datetime
-from pathlib import Path
-
-from common import (  # the bench folder is on PYTHONPATH (run_bench.sh)
-    HASHTAG_RE,
-    ROUTES,
-    RuleSet,
-    Sinks,
-    Stats,
-    cli,
-    load_rules,
-    now,
-    plain_text,
-    report,
-)
-
-from socialplug import Author, Delivery, Pipeline, Post, SinkPolicy, SQLiteStateStore
-from socialplug.alerting import Incidents, Monitor, Spike
-from socialplug.routing import Route, Router
-from socialplug.sinks import JSONLSink
-from socialplug.sources import JSONLSource
-from socialplug.sync import run_once
-
-
-NAME = "socialplug_alerting"
-
-
-def main(argv: list[str] | None = None) -> None:
-    args = cli(NAME, argv)
-    t0 = now()
-    rs = RuleSet(load_rules(args.rules))
-    match, route_rules = rs.match, rs.route_rules
-    checks = Sinks(args.out, rs)  # only for its counters and checksums; files reopened below
-    checks.close()
-    st = Stats()
-    loads = json.loads
-    find_tags = HASHTAG_RE.findall
-
-    def parse(line: str) -> Post:
-        d = loads(line)
-        text = plain_text(d["content"])
-        return Post(
-            platform="mastodon",
-            id=d["id"],
-            text=text,
-            created_at=datetime.fromisoformat(d["created_at"]),
-            author=Author(handle=d["account"]["acct"]),
-            tags=frozenset(find_tags(text)),
-            raw=d,
-        )
-
-    seen_ids: set[str] = set()
-    seen_texts: set[str] = set()
-
-    def dedupe(post: Post) -> bool:
-        if post.id in seen_ids:
-            st.dup_id += 1
-            return False
-        seen_ids.add(post.id)
-        if post.text in seen_texts:
-            st.dup_text += 1
-            return False
-        seen_texts.add(post.text)
-        return True
-
-    def rules(post: Post) -> Post | None:
-        matched = match(post.text, frozenset(post.tags))
-        if not matched:
-            st.unmatched += 1
-            return None
-        return post.annotate(rules=route_rules(matched))
-
-    def has_rules_of(route: str):  # type: ignore[no-untyped-def]
-        def test(post: Post) -> bool:
-            return route in post.annotations["rules"]
-
-        return test
-
-    router = Router(
-        [Route(name=r, sinks=[r], when=has_rules_of(r), team=r) for r in ROUTES], fan_out=True
-    )
-    monitor = Monitor(router=router, spikes=[Spike()], incidents=Incidents())
-
-    pairs, matches = checks.pairs, checks.matches
-
-    def render(delivery: Delivery) -> str:
-        post = delivery.post
-        route = delivery.route
-        rids = post.annotations["rules"][route]
-        pairs.append((route, post.id))
-        matches.extend((rid, post.id) for rid in rids)
-        checks.counts[route] += 1
-        return json.dumps(
-            {
-                "id": post.id,
-                "created_at": post.raw["created_at"],
-                "acct": post.author.handle,
-                "route": route,
-                "rules": rids,
-                "hashtags": sorted(post.tags),
-                "text": post.text,
-            },
-            ensure_ascii=False,
-        )
-
-    out = Path(args.out)
-    sinks = {r: JSONLSink(out / f"{r}.jsonl", render=render) for r in ROUTES}
-    for r in ROUTES:
-        (out / f"{r}.jsonl").write_text("")
-    with tempfile.TemporaryDirectory() as tmp:
-        policy = SinkPolicy(batch_size=2000, batch_wait=1.0)
-        pipeline = Pipeline(
-            name="bench",
-            sources=[JSONLSource(args.posts, parse=parse, page_size=1000)],
-            filters=[dedupe],
-            transforms=[rules],
-            router=router,
-            detectors=[monitor],
-            sinks=sinks,
-            policies=dict.fromkeys(ROUTES, policy),
-            state=SQLiteStateStore(os.path.join(tmp, "state.db")),
-        )
-        t1 = now()
-        result = run_once(pipeline)
-        t2 = now()
-    st.read = result.read
-    checks.posts = result.kept
-    report(NAME, args, st, checks, t1 - t0, t2 - t1)
+from impl_socialplug import main
 
 
 if __name__ == "__main__":
-    main()
+    main(name="socialplug_alerting", alerting=True)

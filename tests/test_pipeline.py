@@ -418,3 +418,33 @@ class TestFollow:
         assert "stop" == report.stopped_by
         assert len(sink.deliveries) == sum(report.delivered.values())
         assert int(await p.state.get_cursor("endless")) == len(sink.deliveries)
+
+
+class TestStatefulFilters:
+    async def test_dedupe_holds_across_runs_through_the_state_store(self, tmp_path):
+        """A Dedupe filter remembers, through the SQLite store, what an earlier run handled."""
+        from socialplug import SQLiteStateStore
+        from socialplug.filters import Dedupe
+
+        store = SQLiteStateStore(tmp_path / "state.db")
+        items = posts(4, text="same words each time")
+        same_again = [make_post(id=p.id, key=p.key, text=f"fresh text {p.id}") for p in items]
+        first_sink, second_sink = CollectingSink(), CollectingSink()
+        first = Pipeline(
+            sources=[StaticSource(items[:2], name="a", page_size=1)],
+            filters=[Dedupe(text=False)],
+            sinks={"s": first_sink},
+            state=store,
+        )
+        await first.run_once()
+        second = Pipeline(
+            sources=[StaticSource(same_again, name="b", page_size=2)],
+            filters=[Dedupe(text=False)],
+            sinks={"s": second_sink},
+            state=store,
+        )
+        report = await second.run_once()
+
+        assert 2 == len(first_sink.posts)
+        assert sorted(p.key for p in items[2:]) == sorted(p.key for p in second_sink.posts)
+        assert 2 == report.filtered

@@ -11,8 +11,8 @@ from __future__ import annotations
 from . import exceptions, filters, routing, sinks, sources, state, sync
 from ._retry import RetryPolicy
 from .clock import Clock, ManualClock, SystemClock
-from .model import Alert, Author, DeadLetter, Delivery, Engagement, Malformed, Media, Page, Post
 from .filters import Query, QuerySet
+from .model import Alert, Author, DeadLetter, Delivery, Engagement, Malformed, Media, Page, Post
 from .pipeline import Pipeline, RunReport, SinkPolicy
 from .routing import Route, Router
 from .state import MemoryStateStore, SQLiteStateStore

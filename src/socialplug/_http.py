@@ -8,12 +8,18 @@ responses into retryable and permanent failures, and builds the tenacity retry l
 
 from __future__ import annotations
 
-import time
 from typing import TypeVar
 
 import httpx
 
-from ._retry import RetryPolicy, call_with_retry, is_retryable, parse_retry_after, retrying
+from ._retry import (
+    RetryPolicy,
+    call_with_retry,
+    is_retryable,
+    parse_reset,
+    parse_retry_after,
+    retrying,
+)
 from .exceptions import (
     AuthenticationError,
     DeliveryError,
@@ -47,18 +53,9 @@ def retry_after(response: httpx.Response) -> float | None:
     if delay is not None:
         return delay
     for header in ("ratelimit-reset", "x-ratelimit-reset", "x-rate-limit-reset"):
-        raw = response.headers.get(header)
-        if raw is None:
-            continue
-        try:
-            number = float(raw)
-        except ValueError:
-            parsed = parse_retry_after(raw)
-            if parsed is not None:
-                return parsed
-            continue
-        # Epoch seconds (X: x-rate-limit-reset) or delta seconds (IETF RateLimit-Reset).
-        return max(0.0, number - time.time()) if number > 1_000_000_000 else max(0.0, number)
+        reset = parse_reset(response.headers.get(header))
+        if reset is not None:
+            return reset
     return None
 
 

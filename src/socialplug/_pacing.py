@@ -14,10 +14,11 @@ import hashlib
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
 
 import anyio
 import attrs
+
+from ._retry import parse_reset, parse_retry_after
 
 
 __all__ = ["Budget", "budget_for"]
@@ -35,19 +36,6 @@ def _number(headers: Mapping[str, str], *names: str) -> float | None:
     return None
 
 
-def _iso_epoch(raw: str | None) -> float | None:
-    """Epoch seconds of an ISO 8601 time (``2026-08-01T14:00:00.497737Z``), else ``None``."""
-    if not raw:
-        return None
-    try:
-        when = datetime.fromisoformat(raw.strip())
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.timestamp()
-
-
 @attrs.define(eq=False)
 class Budget:
     """
@@ -63,7 +51,8 @@ class Budget:
     capacity: float = 10.0
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], Awaitable[None]] = anyio.sleep
-    _tokens: float = attrs.field(init=False, default=-1.0)
+    _tokens: float = attrs.field(init=False, default=0.0)
+    _primed: bool = attrs.field(init=False, default=False)
     _updated: float = attrs.field(init=False, default=0.0)
     _blocked_until: float = attrs.field(init=False, default=0.0)
     _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
@@ -72,13 +61,17 @@ class Budget:
         """Take a token; return how long to wait before using it."""
         with self._lock:
             now = self.clock()
-            if self._tokens < 0:
-                self._tokens, self._updated = self.capacity, now
+            self._prime(now)
             self._tokens = min(self.capacity, self._tokens + (now - self._updated) * self.rate)
             self._updated = now
             self._tokens -= 1.0
             wait = 0.0 if self._tokens >= 0 else -self._tokens / self.rate
             return max(wait, self._blocked_until - now)
+
+    def _prime(self, now: float) -> None:
+        """Start with a full bucket (once; a negative balance is a debt, not a reset)."""
+        if not self._primed:
+            self._tokens, self._updated, self._primed = self.capacity, now, True
 
     async def acquire(self) -> None:
         """Wait until a request fits in the budget."""
@@ -97,18 +90,24 @@ class Budget:
         remaining = _number(
             lower, "x-ratelimit-remaining", "ratelimit-remaining", "x-rate-limit-remaining"
         )
-        reset = _number(lower, "x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset")
-        if reset is None:
-            reset = _iso_epoch(lower.get("x-ratelimit-reset"))  # Mastodon: an ISO 8601 time
-        retry_after = _number(lower, "retry-after")
+        reset = next(
+            (
+                parse_reset(lower[name])
+                for name in ("x-ratelimit-reset", "ratelimit-reset", "x-rate-limit-reset")
+                if name in lower
+            ),
+            None,
+        )
+        retry_after = parse_retry_after(lower.get("retry-after"))
         now = self.clock()
         hold = 0.0
         if status == 429 and retry_after is not None:
             hold = retry_after
         elif remaining is not None and remaining <= 0 and reset is not None:
-            # Epoch seconds (X, Bluesky) or delta seconds (Reddit, IETF).
-            hold = reset - time.time() if reset > 1_000_000_000 else reset
+            # Epoch seconds (X, Bluesky), delta seconds (Reddit, IETF), ISO time (Mastodon).
+            hold = reset
         with self._lock:
+            self._prime(now)
             if hold > 0:
                 self._blocked_until = max(self._blocked_until, now + hold)
             if remaining is not None and self._tokens > remaining:

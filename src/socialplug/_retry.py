@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import email.utils
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -19,7 +20,14 @@ import tenacity
 from .exceptions import DeliveryError, FetchError, RateLimitedError
 
 
-__all__ = ["RetryPolicy", "call_with_retry", "is_retryable", "parse_retry_after", "retrying"]
+__all__ = [
+    "RetryPolicy",
+    "call_with_retry",
+    "is_retryable",
+    "parse_reset",
+    "parse_retry_after",
+    "retrying",
+]
 
 T = TypeVar("T")
 
@@ -86,20 +94,25 @@ def retrying(
     def wait(state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         asked = _retry_after_of(exc)
-        delay = (
+        return (
             min(asked, policy.max_retry_after)
             if asked is not None
             else backoff(state.attempt_number)
         )
-        if on_retry is not None and exc is not None:
-            on_retry(exc, delay)
-        return delay
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        # Told only when a retry will happen (tenacity computes the wait of the last,
+        # stopping attempt too).
+        exc = state.outcome.exception() if state.outcome else None
+        if on_retry is not None and exc is not None and state.next_action is not None:
+            on_retry(exc, state.next_action.sleep)
 
     return tenacity.AsyncRetrying(
         stop=stop,
         wait=wait,
         retry=tenacity.retry_if_exception(is_retryable),
         sleep=sleep,
+        before_sleep=before_sleep,
         reraise=True,
     )
 
@@ -122,6 +135,31 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     current = datetime.now(UTC).timestamp() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """
+    Parse a rate-limit reset header into seconds from now: delta seconds (IETF, Reddit),
+    epoch seconds (X, Bluesky), an HTTP date, or an ISO 8601 time (Mastodon). ``None`` if
+    absent or bad.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    current = time.time() if now is None else now
+    try:
+        number = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, number - current) if number > 1_000_000_000 else max(0.0, number)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return parse_retry_after(value, now=current)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - current)
 
 

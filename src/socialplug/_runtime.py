@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import json
 import logging
 import signal
@@ -110,6 +111,24 @@ class _Counters:
     errors: list[str] = attrs.Factory(list)
 
 
+def _page_filters(filters: Sequence[Any]) -> dict[int, Callable[[Sequence[Post]], Any]]:
+    """
+    The filters that decide whole pages with I/O (``async def filter(posts)``), by id.
+
+    Such a filter must not persist what it saw by itself (``flush=False`` where it takes
+    that option): the runtime flushes it once the pages are committed.
+    """
+    found: dict[int, Callable[[Sequence[Post]], Any]] = {}
+    for f in filters:
+        method = getattr(f, "filter", None)
+        if method is None or not inspect.iscoroutinefunction(method):
+            continue
+        if "flush" in inspect.signature(method).parameters:
+            method = functools.partial(method, flush=False)
+        found[id(f)] = method
+    return found
+
+
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"
@@ -130,6 +149,7 @@ class _Run:
         self.detectors = tuple(pipeline.detectors)
         self.sources = [_SourceState(source=s, name=s.name) for s in pipeline.sources]
         self._targets: dict[str, tuple[str, ...]] = {}
+        self._page_filters = _page_filters(self.filters)
         self._sink_sends: dict[str, MemoryObjectSendStream[list[_Entry]]] = {}
         self._source_scope = anyio.CancelScope()
         self._work_scope = anyio.CancelScope()
@@ -203,6 +223,7 @@ class _Run:
                 commit = getattr(st.source, "commit", None)
                 if commit is not None:
                     await commit(cursor)
+                await self._flush_stateful()
 
     # -- dead letters -------------------------------------------------------------------
 
@@ -313,7 +334,10 @@ class _Run:
                 stack.push_async_callback(send.aclose)
             async for track, page in receive:
                 out: dict[str, list[_Entry]] = {}
-                for post in page.posts:
+                posts: Sequence[Post] = page.posts
+                if self._page_filters:
+                    posts = await self._filter_page(posts)
+                for post in posts:
                     await self._process_post(post, track, out)
                 await self._send_out(out)
                 await self._ack(track)
@@ -322,13 +346,40 @@ class _Run:
                 # that are due include the last posts.
                 await self._tick_once()
 
+    async def _filter_page(self, posts: Sequence[Post]) -> Sequence[Post]:
+        """
+        Apply the filters to a whole page, in order: used when a filter decides pages at
+        once with I/O (``async def filter(posts)``, e.g. a dedupe asking the state store).
+        """
+        c = self.c
+        for keep in self.filters:
+            before = len(posts)
+            page_filter = self._page_filters.get(id(keep))
+            if page_filter is not None:
+                posts = await page_filter(posts)
+            else:
+                kept: list[Post] = []
+                for post in posts:
+                    try:
+                        if keep(post):
+                            kept.append(post)
+                    except SocialplugError:
+                        raise
+                    except Exception as exc:
+                        before -= 1
+                        await self._dead_letter_post(post, post.source or "pipeline", _reason(exc))
+                posts = kept
+            c.filtered += before - len(posts)
+        return posts
+
     async def _process_post(self, post: Post, track: _Track, out: dict[str, list[_Entry]]) -> None:
         c = self.c
         try:
-            for keep in self.filters:
-                if not keep(post):
-                    c.filtered += 1
-                    return
+            if not self._page_filters:
+                for keep in self.filters:
+                    if not keep(post):
+                        c.filtered += 1
+                        return
             for transform in self.transforms:
                 result = transform(post)
                 if result is not None and not isinstance(result, Post):
@@ -494,9 +545,28 @@ class _Run:
         )
         self._work_scope.cancel()
 
+    def _stateful(self) -> list[Any]:
+        """Filters and transforms that keep state in the store (``bind``/``flush``)."""
+        return [s for s in (*self.filters, *self.transforms) if callable(getattr(s, "bind", None))]
+
+    async def _flush_stateful(self) -> None:
+        """
+        Persist what stateful filters learned, but only when every page read so far is
+        committed: a key saved for a page that is then lost in a crash would make the
+        re-read drop that page's posts.
+        """
+        if any(st.queue for st in self.sources):
+            return
+        for stage in self._stateful():
+            flush = getattr(stage, "flush", None)
+            if flush is not None:
+                await flush()
+
     async def run(self, *, stop: anyio.Event | None, handle_signals: bool) -> None:
         for detector in self.detectors:
             await detector.bind(self.store)
+        for stage in self._stateful():
+            await stage.bind(self.store)
         page_send, page_receive = anyio.create_memory_object_stream[tuple[_Track, Page]](
             self.p.buffer
         )

@@ -149,7 +149,6 @@ class Pipeline:
         detectors: Stateful stages emitting alerts (spikes, incidents, digests).
         state: Cursors, seen keys, dead letters, detector state.
         policies: Batching, concurrency and retries per sink key.
-        page_size_hint: Posts per page for built-in sources that let the caller choose.
         buffer: Pages in flight between stages (backpressure bound).
         clock: Time for detectors, retries and ticks (inject a ManualClock in tests).
         tick_interval: Seconds between detector ticks while following.
@@ -266,7 +265,7 @@ class Pipeline:
     ) -> RunReport:
         """
         Deliver dead-lettered items again to the sink that refused them; what succeeds is
-        removed from the store, what fails again stays (with its attempt count raised).
+        removed from the store, what fails again stays in it (and is counted in the report).
         """
         from ._runtime import replay_dead_letters  # noqa: PLC0415
 

@@ -21,6 +21,10 @@ def _names(value: str | Iterable[str]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _routes(value: Iterable[Route]) -> tuple[Route, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Route:
     """
@@ -74,7 +78,7 @@ class Router:
     .. versionadded:: 0.1.0
     """
 
-    routes: tuple[Route, ...] = attrs.field(converter=tuple)
+    routes: tuple[Route, ...] = attrs.field(converter=_routes)
     default: Route | None = attrs.field(default=None, kw_only=True)
     fan_out: bool = attrs.field(default=False, kw_only=True)
     _by_name: dict[str, Route] = attrs.field(init=False, repr=False, eq=False)

@@ -2,23 +2,42 @@
 Sources: where posts come from.
 
 Platform sources live in their public modules (``socialplug.sources.reddit``, ...) and are
-re-exported here; optional dependencies (feedparser, uvicorn) load only when used.
+re-exported here. They load on first use, so ``import socialplug`` stays light (no HTTP
+client, no optional dependency) until a platform is actually used.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._iterable import IterableSource as IterableSource
 from ._jsonl import JSONLSource as JSONLSource
-from .bluesky import BlueskySource as BlueskySource
-from .bluesky import JetstreamSource as JetstreamSource
-from .feeds import FeedsSource as FeedsSource
-from .hackernews import HackerNewsSource as HackerNewsSource
-from .http import HTTPSource as HTTPSource
-from .mastodon import MastodonSource as MastodonSource
-from .reddit import RedditSource as RedditSource
-from .webhook import WebhookSource as WebhookSource
-from .x import XSource as XSource
 
+
+if TYPE_CHECKING:
+    from .bluesky import BlueskySource as BlueskySource
+    from .bluesky import JetstreamSource as JetstreamSource
+    from .feeds import FeedsSource as FeedsSource
+    from .hackernews import HackerNewsSource as HackerNewsSource
+    from .http import HTTPSource as HTTPSource
+    from .mastodon import MastodonSource as MastodonSource
+    from .reddit import RedditSource as RedditSource
+    from .webhook import WebhookSource as WebhookSource
+    from .x import XSource as XSource
+
+
+_LAZY = {
+    "BlueskySource": "bluesky",
+    "FeedsSource": "feeds",
+    "HTTPSource": "http",
+    "HackerNewsSource": "hackernews",
+    "JetstreamSource": "bluesky",
+    "MastodonSource": "mastodon",
+    "RedditSource": "reddit",
+    "WebhookSource": "webhook",
+    "XSource": "x",
+}
 
 __all__ = [
     "BlueskySource",
@@ -33,3 +52,17 @@ __all__ = [
     "WebhookSource",
     "XSource",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

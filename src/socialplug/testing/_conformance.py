@@ -5,7 +5,7 @@ Conformance checks that third-party sources and sinks run in their own test suit
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from .._runtime import closing
 from ..model import Delivery, Page, delivery_key
@@ -109,9 +109,17 @@ async def check_sink(sink: Sink, *, deliveries: Sequence[Delivery] | None = None
                     key=delivery_key("check", "check", post.key),
                 )
             )
-    await sink.deliver([])
-    await sink.deliver(batch[:1])
-    await sink.aclose()
-    await sink.aclose()
-    await sink.deliver(batch[1:])
-    await sink.aclose()
+    steps: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+        ("an empty batch", lambda: sink.deliver([])),
+        ("a batch of posts", lambda: sink.deliver(batch[:1])),
+        ("aclose()", sink.aclose),
+        ("a second aclose()", sink.aclose),
+        ("a batch after aclose()", lambda: sink.deliver(batch[1:])),
+        ("aclose() after delivering again", sink.aclose),
+    ]
+    for what, step in steps:
+        try:
+            await step()
+        except Exception as exc:
+            msg = f"{type(sink).__name__} failed on {what}: {type(exc).__name__}: {exc}"
+            raise ConformanceError(msg) from exc

@@ -17,7 +17,7 @@ from typing import Any
 import attrs
 
 
-__all__ = ["Recorded", "Reply", "ReplayServer", "serve"]
+__all__ = ["Recorded", "ReplayServer", "Reply", "serve"]
 
 
 @attrs.frozen(kw_only=True)
@@ -209,7 +209,12 @@ def serve(
     httpd.daemon_threads = True
     host, port = httpd.server_address[:2]
     state.url = f"http://{host!s}:{port}"
-    thread = threading.Thread(target=httpd.serve_forever, name="socialplug-replay", daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name="socialplug-replay",
+        daemon=True,
+    )
     thread.start()
     try:
         yield state

@@ -1,0 +1,106 @@
+"""
+Every example runs offline, quickly, and prints what it promises.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
+
+
+def run(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert time.monotonic() - started < 20, f"{name} took too long"
+    return done
+
+
+def test_every_example_is_covered():
+    """Each example script has a test here, has a main() and stays under 80 lines."""
+    scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
+    assert {"etl_job.py", "notebook_quickstart.py", "dead_letters.py"} <= set(scripts)
+    for name in ("etl_job.py", "notebook_quickstart.py", "dead_letters.py"):
+        text = (EXAMPLES / name).read_text(encoding="utf-8")
+        assert "def main(" in text
+        assert len(text.splitlines()) < 80, name
+
+
+def test_etl_job_resumes_and_exits_zero(tmp_path):
+    """The job delivers everything once, a rerun reads nothing new, both exit 0."""
+    first = run("etl_job.py", "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+    second = run("etl_job.py", "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("ok: read 36,")
+    assert "complaints: 12 delivered" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.startswith("ok: read 0,")
+    lines = (tmp_path / "w" / "complaints.jsonl").read_text().splitlines()
+    assert len(lines) == 12
+
+
+def test_etl_job_fails_when_the_run_is_not_clean(tmp_path):
+    """An undecodable line makes the exit code non-zero; the good lines still land."""
+    bad = tmp_path / "input.jsonl"
+    good = (EXAMPLES / "data" / "rail_mentions.jsonl").read_text().splitlines()[:3]
+    bad.write_text("\n".join([*good, "{broken"]) + "\n")
+
+    done = run("etl_job.py", "--input", str(bad), "--workdir", str(tmp_path / "w"), cwd=tmp_path)
+
+    assert done.returncode == 1
+    assert done.stdout.startswith("NOT OK: read 3,")
+    assert "1 undecodable line(s)" in done.stderr
+
+
+def test_notebook_quickstart(tmp_path):
+    """The quickstart counts posts by language and delivers the English complaints."""
+    done = run("notebook_quickstart.py", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "36 posts from 2026-11-20" in done.stdout
+    counts = dict(
+        line.split()[:2]
+        for line in done.stdout.splitlines()
+        if line.startswith("  ") and "#" in line
+    )
+    assert counts == {"en": "27", "de": "3", "fr": "3", "es": "3"}
+    assert "read 36, kept 6," in done.stdout
+
+
+def test_dead_letters_are_listed_and_replayed(tmp_path):
+    """Refused deliveries become dead letters, and a replay empties the list."""
+    done = run("dead_letters.py", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    assert "run:    ok=False" in done.stdout
+    assert "dead letters: 3" in done.stdout
+    assert "replay: ok=True delivered=3" in done.stdout
+    assert "dead letters left: 0" in done.stdout
+    assert "tickets opened: 3" in done.stdout
+
+
+DEDICATED = {"etl_job.py", "notebook_quickstart.py", "dead_letters.py"}
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in EXAMPLES.glob("*.py") if p.name not in DEDICATED)
+)
+def test_other_examples_run(name, tmp_path):
+    """Examples without a dedicated test at least run cleanly."""
+    done = run(name, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
