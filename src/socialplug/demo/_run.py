@@ -9,7 +9,7 @@ import importlib.util
 import sqlite3
 import time
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,16 @@ from ._world import DAY, INCIDENT_START, WorldPost, generate
 
 __all__ = ["DemoResult", "run_demo"]
 
-STEP = timedelta(minutes=15)
+
+def _step(at: datetime) -> timedelta:
+    """How far each run jumps: finer in the evening rush, coarse at night."""
+    hour = at.hour
+    if hour < 6 or hour >= 21:
+        return timedelta(minutes=30)
+    if 16 <= hour < 20:
+        return timedelta(minutes=10)
+    return timedelta(minutes=20)
+
 
 QUERIES = {
     "incident": (
@@ -306,7 +315,7 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
             step_start = DAY
             index = 0
             while step_start < DAY + timedelta(days=1):
-                step_end = step_start + STEP
+                step_end = step_start + _step(step_start)
                 batch = []
                 while index < len(world) and world[index].at < step_end:
                     batch.append(world[index])
