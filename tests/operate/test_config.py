@@ -285,3 +285,21 @@ type = "memory"
     (problem,) = info.value.found
     assert (problem.key, problem.line) == ("queries.bad", 2)
     assert "invalid query" in problem.message
+
+
+def test_the_documented_example_file_is_valid(tmp_path):
+    pytest.importorskip("vaderSentiment", reason="the example uses the 'sentiment' extra")
+    page = (HERE.parents[1] / "docs" / "how-to" / "configure.md").read_text()
+    text = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    secret = tmp_path / "bluesky"
+    secret.write_text("app-password-value\n")
+    text = text.replace("/run/secrets/bluesky", str(secret))
+    (tmp_path / "pipeline.toml").write_text(text)
+    loaded = config.load(tmp_path / "pipeline.toml", env={"MASTODON_TOKEN": "t0ken-value"})
+    pipeline = loaded.pipeline
+    assert pipeline.sources[0].name == "mastodon"
+    assert pipeline.sources[1].name.startswith("bluesky:")
+    assert pipeline.sources[1].app_password == "app-password-value"
+    assert pipeline.router.default.name == "archive"
+    assert pipeline.policy("ops").retry.attempts == 8
+    assert "t0ken-value" not in loaded.graph
