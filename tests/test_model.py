@@ -85,8 +85,8 @@ class TestPost:
         post = Post(platform="x", id="1", created_at=T0, annotations={"a": 1})
         richer = post.annotate(b=2)
 
-        assert {"a": 1} == dict(post.annotations)
-        assert {"a": 1, "b": 2} == dict(richer.annotations)
+        assert dict(post.annotations) == {"a": 1}
+        assert dict(richer.annotations) == {"a": 1, "b": 2}
         with pytest.raises(TypeError):
             post.annotations["c"] = 3  # type: ignore[index]
 
@@ -100,7 +100,7 @@ class TestPost:
         assert dict(post.annotations) == dict(back.annotations)
         assert post.to_dict() == back.to_dict()
         assert back.repost_of is not None
-        assert "original" == back.repost_of.text
+        assert back.repost_of.text == "original"
 
     def test_posts_are_hashable(self):
         """Posts can live in sets (annotations do not take part in the hash)."""

@@ -78,9 +78,9 @@ class TestRouting:
 
         kept = [x for x in items if int(x.id) % 5 != 0]
         even = [x for x in kept if int(x.id) % 2 == 0]
-        assert 20 == report.read
-        assert 4 == report.filtered
-        assert 16 == report.kept
+        assert report.read == 20
+        assert report.filtered == 4
+        assert report.kept == 16
         assert {"support": len(even), "rest": len(kept) - len(even)} == dict(report.routed)
         assert sorted(x.key for x in even) == sorted(p.key for p in support.posts)
         assert sorted(x.key for x in kept) == sorted(p.key for p in archive.posts)
@@ -96,8 +96,8 @@ class TestRouting:
         )
         report = await p.run_once()
 
-        assert 5 == report.unrouted
-        assert "5" == await p.state.get_cursor("static")
+        assert report.unrouted == 5
+        assert await p.state.get_cursor("static") == "5"
 
     async def test_validation_reports_every_problem_at_once(self):
         """Unknown sinks, duplicate source names and bad policies are listed together."""
@@ -110,7 +110,7 @@ class TestRouting:
             ).validate()
 
         problems = ei.value.problems
-        assert 4 == len(problems)
+        assert len(problems) == 4
         assert any("'nope'" in p for p in problems)
         assert any("'missing'" in p for p in problems)
         assert any("two sources" in p for p in problems)
@@ -137,7 +137,7 @@ class TestCheckpointAfterAck:
             assert await store.get_cursor("static") is None
 
             slow.gate.set()
-        assert "4" == await store.get_cursor("static")
+        assert await store.get_cursor("static") == "4"
 
     async def test_cursors_commit_in_page_order(self):
         """A later page finishing first does not move the cursor past an earlier one."""
@@ -163,7 +163,7 @@ class TestCheckpointAfterAck:
         )
         await p.run_once()
 
-        assert ["second", "first", "commit 2"] == order
+        assert order == ["second", "first", "commit 2"]
 
     async def test_replayed_page_is_not_delivered_twice(self):
         """After a crash between delivery and commit, the re-read page delivers nothing new."""
@@ -176,10 +176,10 @@ class TestCheckpointAfterAck:
 
         report = await p.run_once()
 
-        assert 3 == report.read
-        assert 3 == report.duplicates
-        assert 6 == len(sink.deliveries)
-        assert {} == sink.duplicates()
+        assert report.read == 3
+        assert report.duplicates == 3
+        assert len(sink.deliveries) == 6
+        assert sink.duplicates() == {}
 
     async def test_run_once_twice_reads_nothing_new(self):
         """The second run_once reads and delivers nothing."""
@@ -188,10 +188,10 @@ class TestCheckpointAfterAck:
         first = await p.run_once()
         second = await p.run_once()
 
-        assert 10 == first.read
-        assert 10 == sum(first.delivered.values())
-        assert 0 == second.read
-        assert 0 == sum(second.delivered.values())
+        assert first.read == 10
+        assert sum(first.delivered.values()) == 10
+        assert second.read == 0
+        assert sum(second.delivered.values()) == 0
 
 
 class TestFailures:
@@ -207,9 +207,9 @@ class TestFailures:
         )
         report = await p.run_once()
 
-        assert [7.0, 7.0] == clock.sleeps
-        assert 3 == len(sink.received.deliveries)
-        assert {"s": 2} == dict(report.retried)
+        assert clock.sleeps == [7.0, 7.0]
+        assert len(sink.received.deliveries) == 3
+        assert dict(report.retried) == {"s": 2}
 
     async def test_backoff_grows_without_retry_after(self):
         """Transient failures without Retry-After back off exponentially (with jitter)."""
@@ -242,13 +242,13 @@ class TestFailures:
         )
         report = await p.run_once()
 
-        assert 1 == bad.calls or bad.calls >= 1
-        assert 4 == len(good.deliveries)
-        assert {"bad": 4} == dict(report.dead_lettered)
+        assert bad.calls == 1 or bad.calls >= 1
+        assert len(good.deliveries) == 4
+        assert dict(report.dead_lettered) == {"bad": 4}
         letters = await store.dead_letters(origin="bad")
-        assert 4 == len(letters)
+        assert len(letters) == 4
         assert all("400 invalid payload" in letter.reason for letter in letters)
-        assert "4" == await store.get_cursor("static")
+        assert await store.get_cursor("static") == "4"
 
     async def test_dead_letters_replay(self):
         """Replaying dead letters delivers them once the destination recovers."""
@@ -262,12 +262,12 @@ class TestFailures:
             policies={"flaky": SinkPolicy(batch_wait=0)},
         )
         await p.run_once()
-        assert 3 == len(await store.dead_letters())
+        assert len(await store.dead_letters()) == 3
 
         report = await p.replay_dead_letters()
 
-        assert {"flaky": 3} == dict(report.delivered)
-        assert [] == await store.dead_letters()
+        assert dict(report.delivered) == {"flaky": 3}
+        assert await store.dead_letters() == []
         assert sorted(x.key for x in items) == sorted(x.key for x in flaky.received.posts)
 
     async def test_malformed_items_are_kept_and_the_pipeline_continues(self):
@@ -282,11 +282,11 @@ class TestFailures:
         )
         report = await p.run_once()
 
-        assert 1 == report.malformed
-        assert 2 == len(sink.deliveries)
+        assert report.malformed == 1
+        assert len(sink.deliveries) == 2
         (letter,) = await store.dead_letters()
-        assert "malformed" == letter.kind
-        assert '{"id": 1,' == letter.payload
+        assert letter.kind == "malformed"
+        assert letter.payload == '{"id": 1,'
         assert "invalid JSON" in letter.reason
 
     async def test_a_failing_filter_isolates_the_post(self):
@@ -305,8 +305,8 @@ class TestFailures:
         )
         report = await p.run_once()
 
-        assert ["ok"] == [x.id for x in sink.posts]
-        assert 1 == report.malformed
+        assert [x.id for x in sink.posts] == ["ok"]
+        assert report.malformed == 1
         assert report.errors
 
 
@@ -330,8 +330,8 @@ class TestStages:
         await p.run_once()
 
         (post,) = sink.posts
-        assert "ABC" == post.annotations["upper"]
-        assert 3 == post.annotations["length"]
+        assert post.annotations["upper"] == "ABC"
+        assert post.annotations["length"] == 3
 
     async def test_detector_alerts_are_routed_and_ticked(self):
         """Alerts from observe() and tick() reach the routes that take alerts."""
@@ -376,9 +376,9 @@ class TestStages:
         )
         report = await p.run_once()
 
-        assert ["digest", "spike-3", "spike-6"] == sorted(a.key for a in alerts_sink.alerts)
-        assert 3 == report.alerts
-        assert 6 == len(posts_sink.posts)
+        assert sorted(a.key for a in alerts_sink.alerts) == ["digest", "spike-3", "spike-6"]
+        assert report.alerts == 3
+        assert len(posts_sink.posts) == 6
 
 
 class Endless:
@@ -415,7 +415,7 @@ class TestFollow:
             tg.start_soon(stopper)
             report = await p.run(stop=stop)
 
-        assert "stop" == report.stopped_by
+        assert report.stopped_by == "stop"
         assert len(sink.deliveries) == sum(report.delivered.values())
         assert int(await p.state.get_cursor("endless")) == len(sink.deliveries)
 

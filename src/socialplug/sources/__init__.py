@@ -21,8 +21,13 @@ if TYPE_CHECKING:
     from .feeds import FeedsSource as FeedsSource
     from .hackernews import HackerNewsSource as HackerNewsSource
     from .http import HTTPSource as HTTPSource
+    from .kafka import KafkaSource as KafkaSource
     from .mastodon import MastodonSource as MastodonSource
+    from .mqtt import MQTTSource as MQTTSource
+    from .nats import NatsJetStreamSource as NatsJetStreamSource
+    from .rabbitmq import RabbitMQSource as RabbitMQSource
     from .reddit import RedditSource as RedditSource
+    from .redis import RedisStreamSource as RedisStreamSource
     from .webhook import WebhookSource as WebhookSource
     from .x import XSource as XSource
 
@@ -33,8 +38,13 @@ _LAZY = {
     "HTTPSource": "http",
     "HackerNewsSource": "hackernews",
     "JetstreamSource": "bluesky",
+    "KafkaSource": "kafka",
+    "MQTTSource": "mqtt",
     "MastodonSource": "mastodon",
+    "NatsJetStreamSource": "nats",
+    "RabbitMQSource": "rabbitmq",
     "RedditSource": "reddit",
+    "RedisStreamSource": "redis",
     "WebhookSource": "webhook",
     "XSource": "x",
 }
@@ -47,8 +57,13 @@ __all__ = [
     "IterableSource",
     "JSONLSource",
     "JetstreamSource",
+    "KafkaSource",
+    "MQTTSource",
     "MastodonSource",
+    "NatsJetStreamSource",
+    "RabbitMQSource",
     "RedditSource",
+    "RedisStreamSource",
     "WebhookSource",
     "XSource",
 ]
