@@ -664,8 +664,10 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
 def cmd_approvals(args: argparse.Namespace) -> int:
     """``socialplug approvals list|approve|reject``."""
+    import importlib  # noqa: PLC0415
+
     try:
-        from .sinks import replies  # type: ignore[attr-defined]  # noqa: PLC0415
+        replies: Any = importlib.import_module("socialplug.sinks.replies")
     except ImportError:
         replies = None
     if replies is None or not hasattr(replies, "approvals_cli"):

@@ -1,6 +1,6 @@
 """
 The demo's local counterparts of the business's tools: a webhook receiver, an SMTP server,
-and the small sinks that talk to them, a SQLite archive and a drafts store for replies
+and the small sinks that talk to them, and a drafts store for replies
 awaiting approval. Everything listens on 127.0.0.1 and stays in the process.
 """
 
@@ -12,11 +12,9 @@ import email.policy
 import json
 import smtplib
 import socketserver
-import sqlite3
 import threading
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,7 +23,7 @@ import attrs
 import httpx
 
 from ..exceptions import DeliveryError
-from ..model import Alert, Delivery, Post, item_to_dict
+from ..model import Alert, Delivery, Post
 from ..typing import StateStore
 
 
@@ -33,7 +31,6 @@ __all__ = [
     "DraftReplies",
     "MailSink",
     "SMTPReceiver",
-    "SQLiteArchive",
     "WebhookReceiver",
     "WebhookSink",
 ]
@@ -225,41 +222,6 @@ class MailSink:
             await anyio.to_thread.run_sync(send)
         except (OSError, smtplib.SMTPException) as exc:
             raise DeliveryError(f"SMTP failed: {exc}", sink=None, retryable=True) from exc
-
-    async def aclose(self) -> None:
-        """Nothing held between batches."""
-
-
-@attrs.define(eq=False)
-class SQLiteArchive:
-    """Every post and alert, upserted by key into a SQLite table ``items``."""
-
-    path: Path = attrs.field(converter=Path)
-    idempotent: bool = True
-
-    def _write(self, rows: list[tuple[str, str, str, str, str]]) -> None:
-        with sqlite3.connect(self.path) as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS items (key TEXT PRIMARY KEY, type TEXT, route TEXT,"
-                " created_at TEXT, body TEXT)"
-            )
-            db.executemany(
-                "INSERT INTO items VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO NOTHING", rows
-            )
-
-    async def deliver(self, batch: Sequence[Delivery], /) -> None:
-        """Upsert *batch*."""
-        rows = [
-            (
-                d.item.key,
-                "alert" if isinstance(d.item, Alert) else "post",
-                d.route,
-                d.item.created_at.isoformat(),
-                json.dumps(item_to_dict(d.item), ensure_ascii=False, default=str),
-            )
-            for d in batch
-        ]
-        await anyio.to_thread.run_sync(self._write, rows)
 
     async def aclose(self) -> None:
         """Nothing held between batches."""

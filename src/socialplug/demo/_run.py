@@ -23,6 +23,7 @@ from ..model import Alert, Post
 from ..pipeline import Pipeline, SinkPolicy
 from ..routing import Escalation, Route, Router, Tier
 from ..sinks import MemorySink
+from ..sinks.sql import SQLiteSink
 from ..sources.bluesky import BlueskySource, Feed
 from ..sources.mastodon import MastodonSource, Timeline
 from ..state import SQLiteStateStore
@@ -32,7 +33,6 @@ from ._local import (
     DraftReplies,
     MailSink,
     SMTPReceiver,
-    SQLiteArchive,
     WebhookReceiver,
     WebhookSink,
 )
@@ -242,7 +242,7 @@ def build_pipeline(
             "support_hook": WebhookSink(webhook_url),
             "ops_mail": MailSink("127.0.0.1", smtp_port, to="operations@northline.example"),
             "mgmt_mail": MailSink("127.0.0.1", smtp_port, to="management@northline.example"),
-            "archive": SQLiteArchive(archive),
+            "archive": SQLiteSink(archive, table="mentions"),
             "drafts": DraftReplies(state),
             "recorder": recorder,
         },
@@ -273,8 +273,8 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
     _fresh(out)
     world = generate()
     missing = [
-        "the demo's webhook, email, SQLite archive and reply-draft sinks are its own small "
-        "ones (socialplug/demo/_local.py)"
+        "the demo's webhook, email and reply-draft sinks are its own small ones "
+        "(socialplug/demo/_local.py); the archive is socialplug.sinks.sql.SQLiteSink"
     ]
     feeds = _feeds()
     if feeds is None:
@@ -341,7 +341,7 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
     drafts = await state.records("approvals")
     await state.aclose()
     with sqlite3.connect(out / "archive.db") as db:
-        archived = int(db.execute("SELECT count(*) FROM items").fetchone()[0])
+        archived = int(db.execute("SELECT count(*) FROM mentions").fetchone()[0])
     deliveries = recorder.deliveries
     delivered: dict[str, int] = {}
     for d in deliveries:
