@@ -663,20 +663,51 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
 
 def cmd_approvals(args: argparse.Namespace) -> int:
-    """``socialplug approvals list|approve|reject``."""
+    """``socialplug approvals list|approve|reject`` (drafted replies of the replies sink)."""
     import importlib  # noqa: PLC0415
 
     try:
         replies: Any = importlib.import_module("socialplug.sinks.replies")
-    except ImportError:
-        replies = None
-    if replies is None or not hasattr(replies, "approvals_cli"):
+        queue_cls = replies.ApprovalQueue
+    except (ImportError, AttributeError):
         _fail(
             EXIT_NOT_AVAILABLE,
             "approvals are not available in this installation: the replies sink with "
             "approval (socialplug.sinks.replies) is not installed",
         )
-    return int(replies.approvals_cli(args))
+    loaded = _load(args.file)
+    store = loaded.pipeline.state
+
+    async def run() -> Any:
+        queue = queue_cls(store)
+        try:
+            if args.action == "list":
+                return await queue.drafts(status=None if args.all else "pending")
+            if await queue.get(args.draft) is None:
+                _fail(EXIT_NOT_FOUND, f"no draft {args.draft!r}")
+            if args.action == "approve":
+                return await queue.approve(args.draft, by=args.by, text=args.text)
+            return await queue.reject(args.draft, by=args.by, reason=args.reason or "")
+        finally:
+            await store.aclose()
+
+    result = anyio.run(run)
+    if args.action == "list":
+        if args.json:
+            _emit_json([d.to_dict() for d in result])
+        else:
+            for d in result:
+                print(
+                    f"{d.id}  [{d.status}] {d.platform} -> {d.reply_to_url or d.reply_to or '-'}"
+                )
+                print(f"    {d.text}")
+            print(f"{len(result)} draft(s)")
+        return EXIT_OK
+    if args.json:
+        _emit_json(result.to_dict())
+    else:
+        print(f"{args.action}d {result.id} as {args.by}")
+    return EXIT_OK
 
 
 def cmd_state(args: argparse.Namespace) -> int:
@@ -856,7 +887,13 @@ def _parser() -> argparse.ArgumentParser:
     p = add("approvals", "list, approve or reject drafted replies", cmd_approvals)
     p.add_argument("action", choices=("list", "approve", "reject"))
     p.add_argument("file", metavar="FILE")
-    p.add_argument("draft", nargs="?", metavar="DRAFT")
+    p.add_argument("draft", nargs="?", metavar="DRAFT", help="approve/reject: the draft id")
+    p.add_argument(
+        "--by", default=os.environ.get("USER", "cli"), help="who decides (default: $USER)"
+    )
+    p.add_argument("--text", help="approve: the reply text to post instead of the draft's")
+    p.add_argument("--reason", help="reject: why")
+    p.add_argument("--all", action="store_true", help="list: decided drafts too")
 
     s = sub.add_parser(
         "state", help="inspect the state store", description="inspect the state store"

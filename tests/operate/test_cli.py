@@ -191,10 +191,49 @@ def test_incidents_list_and_ack(workdir):
     assert "not available" in resolve.stderr
 
 
-def test_approvals_say_they_are_not_available(workdir):
-    result = sp("approvals", "list", "pipeline.toml", cwd=workdir)
-    assert result.returncode == 3
-    assert "not available" in result.stderr
+def test_approvals(workdir):
+    import importlib.util
+
+    if importlib.util.find_spec("socialplug.sinks.replies") is None:
+        result = sp("approvals", "list", "pipeline.toml", cwd=workdir)
+        assert result.returncode == 3
+        assert "not available" in result.stderr
+        return
+    from datetime import UTC, datetime
+
+    import anyio
+
+    from socialplug.sinks.replies import ApprovalQueue, Draft
+    from socialplug.state import SQLiteStateStore
+
+    async def add():
+        store = SQLiteStateStore(workdir / "state.db")
+        queue = ApprovalQueue(store)
+        for i in (1, 2):
+            await queue.add(
+                Draft(
+                    id=f"d{i}",
+                    platform="mastodon",
+                    text=f"Sorry ({i})",
+                    created_at=datetime.now(UTC),
+                    reply_to="1",
+                )
+            )
+        await store.aclose()
+
+    anyio.run(add)
+    listed = json.loads(sp("approvals", "list", "pipeline.toml", "--json", cwd=workdir).stdout)
+    assert [d["id"] for d in listed] == ["d1", "d2"]
+    ok = sp("approvals", "approve", "pipeline.toml", "d1", "--by", "ana", cwd=workdir)
+    assert ok.returncode == 0, ok.stderr
+    no = sp("approvals", "reject", "pipeline.toml", "d2", "--reason", "tone", cwd=workdir)
+    assert no.returncode == 0, no.stderr
+    assert json.loads(sp("approvals", "list", "pipeline.toml", "--json", cwd=workdir).stdout) == []
+    decided = json.loads(
+        sp("approvals", "list", "pipeline.toml", "--all", "--json", cwd=workdir).stdout
+    )
+    assert {d["id"]: d["status"] for d in decided} == {"d1": "approved", "d2": "rejected"}
+    assert sp("approvals", "approve", "pipeline.toml", "nope", cwd=workdir).returncode == 4
 
 
 def test_backtest(workdir):
