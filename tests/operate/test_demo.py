@@ -95,10 +95,24 @@ def test_demo_report_renders_in_chromium(demo, tmp_path):
         body = html[start : html.index("</svg>", start)]
         shapes = body.count("<polyline") + body.count("<rect") + body.count("<circle")
         assert shapes > 0, chart
-    console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert console == []
+    assert _console_messages(dom.stderr) == []
+    # The same check does see errors on a page that has them.
+    broken = tmp_path / "broken.html"
+    broken.write_text("<html><body><script>console.error('boom'); nope();</script></body></html>")
+    bad = subprocess.run(
+        [*common, "--enable-logging=stderr", "--v=0", "--dump-dom", broken.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert len(_console_messages(bad.stderr)) == 2
     # Pixels: the volume chart's colored lines are on the screenshot, not a blank page.
     assert _colored_pixels(png) > 500
+
+
+def _console_messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
 
 
 def _colored_pixels(png: bytes) -> int:
