@@ -18,7 +18,7 @@ import json
 import logging
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -212,11 +212,30 @@ class Stats:
     dead_letters: Counter[str] = attrs.Factory(Counter)
     commits: Counter[str] = attrs.Factory(Counter)
     in_flight: Counter[str] = attrs.Factory(Counter)
+    uncommitted: dict[str, deque[str | None]] = attrs.Factory(dict)
     latency: dict[str, _Histogram] = attrs.Factory(dict)
     newest: dict[str, datetime] = attrs.Factory(dict)
     started: float = attrs.Factory(time.time)
     ready: bool = False
     last_page_at: float | None = None
+
+    def pages_in_flight(self) -> dict[str, int]:
+        """Pages read but not yet committed, per source: the depth of the pipeline's queues."""
+        return {name: len(q) for name, q in self.uncommitted.items()}
+
+    def page_read(self, source: str, cursor: str | None) -> None:
+        """Note a page read by *source* (its cursor is committed later)."""
+        self.uncommitted.setdefault(source, deque()).append(cursor)
+
+    def committed(self, source: str, cursor: str) -> None:
+        """Note that *cursor* of *source* was committed: its page and every earlier one."""
+        self.commits[source] += 1
+        pending = self.uncommitted.get(source)
+        if not pending or cursor not in pending:
+            return
+        while pending:
+            if pending.popleft() == cursor:
+                break
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -232,6 +251,7 @@ class Stats:
             "dead_letters": dict(self.dead_letters),
             "commits": dict(self.commits),
             "in_flight": dict(self.in_flight),
+            "pages_in_flight": self.pages_in_flight(),
             "newest": {k: v.isoformat() for k, v in self.newest.items()},
             "uptime": round(time.time() - self.started, 3),
             "ready": self.ready,
@@ -265,6 +285,7 @@ class _Source:
                 stats.read[name] += len(page.posts)
                 stats.malformed[name] += len(page.malformed)
                 stats.last_page_at = time.time()
+                stats.page_read(name, page.cursor)
                 if page.posts:
                     newest = max(p.created_at for p in page.posts)
                     if name not in stats.newest or newest > stats.newest[name]:
@@ -326,7 +347,7 @@ class _State:
 
     async def set_cursor(self, source: str, cursor: str, /) -> None:
         await self.inner.set_cursor(source, cursor)
-        self.stats.commits[source] += 1
+        self.stats.committed(source, cursor)
 
 
 def _label(obj: Any, index: int, kind: str) -> str:
@@ -407,9 +428,11 @@ def prometheus_registry(stats: Stats, /) -> Any:
     ``socialplug_stage_passed_total`` / ``socialplug_stage_dropped_total`` (by ``stage``);
     ``socialplug_delivered_total``, ``socialplug_delivery_failures_total``,
     ``socialplug_delivery_retryable_failures_total`` (retries), ``socialplug_in_flight``
-    (deliveries being sent: the sink's queue depth) and the histogram
+    (deliveries being sent) and the histogram
     ``socialplug_delivery_seconds`` (by ``sink``); ``socialplug_dead_letters_total`` (by
-    ``origin``); ``socialplug_commits_total`` (by ``source``); ``socialplug_up``.
+    ``origin``); ``socialplug_commits_total`` and ``socialplug_pages_in_flight`` (pages read
+    and not yet committed: the depth of the pipeline's queues; by ``source``);
+    ``socialplug_up``.
 
     Raises:
         MissingExtraError: prometheus-client is not installed.
@@ -456,6 +479,14 @@ def prometheus_registry(stats: Stats, /) -> Any:
             for key, value in sorted(s.in_flight.items()):
                 gauge.add_metric([key], value)
             yield gauge
+            pages = GaugeMetricFamily(
+                "socialplug_pages_in_flight",
+                "Pages read and not yet committed (queued or being delivered)",
+                labels=["source"],
+            )
+            for key, value in sorted(s.pages_in_flight().items()):
+                pages.add_metric([key], value)
+            yield pages
             hist = HistogramMetricFamily(
                 "socialplug_delivery_seconds", "Delivery latency", labels=["sink"]
             )

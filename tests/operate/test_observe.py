@@ -131,12 +131,27 @@ async def test_instrument_counts_stages_and_latency():
     assert stats.delivered["out"] == 9
     assert stats.retryable_failures["out"] >= 1
     assert stats.commits["static"] >= 1
+    assert stats.pages_in_flight() == {"static": 0}  # every page read was committed
     assert stats.latency["out"].n == flaky.calls
     text = _prometheus_text(stats)
     assert 'socialplug_posts_read_total{source="static"} 10.0' in text
     assert 'socialplug_delivered_total{sink="out"} 9.0' in text
     assert "socialplug_delivery_retryable_failures_total" in text
     assert 'socialplug_delivery_seconds_count{sink="out"}' in text
+    assert 'socialplug_pages_in_flight{source="static"} 0.0' in text
+
+
+def test_pages_in_flight_follow_commits():
+    stats = Stats()
+    for cursor in ("1", None, "3", "4"):
+        stats.page_read("s", cursor)
+    assert stats.pages_in_flight() == {"s": 4}
+    stats.committed("s", "3")  # the commit covers the pages before it
+    assert stats.pages_in_flight() == {"s": 1}
+    stats.committed("s", "unknown")
+    assert stats.pages_in_flight() == {"s": 1}
+    stats.committed("s", "4")
+    assert stats.pages_in_flight() == {"s": 0}
 
 
 def _prometheus_text(stats: Stats) -> str:
