@@ -325,3 +325,17 @@ def test_run_follow_serves_health_and_stops_on_sigterm(workdir):
     logs = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
     assert logs, err
     assert all({"time", "level", "logger", "message"} <= set(x) for x in logs)
+
+
+def test_the_example_pipeline_file_runs(tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    env = {"STATE_DIR": str(tmp_path)}
+    check = sp("check", "examples/brand_monitor.toml", cwd=root, env=env)
+    assert check.returncode == 0, check.stderr
+    run = sp("run", "examples/brand_monitor.toml", "--once", "--json", cwd=root, env=env)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["filtered"] >= 1  # the "train of thought" joke
+    assert report["routed"]["operations"] > 0
+    assert report["routed"]["archive"] == report["kept"]
+    assert (tmp_path / "support.jsonl").exists()
