@@ -163,3 +163,20 @@ def _colored_pixels(png: bytes) -> int:
                 count += 1
         prev = line
     return count
+
+
+def test_demo_leaves_files_to_explore_with_the_command_line(demo):
+    _, out = demo
+    backtest = subprocess.run(
+        [sys.executable, "-m", "socialplug", "backtest", str(out / "pipeline.toml"),
+         str(out / "posts.jsonl"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert backtest.returncode == 0, backtest.stderr
+    (monitor,) = json.loads(backtest.stdout)["monitors"]
+    (incident,) = monitor["incidents"]
+    assert incident["opened_at"].startswith("2026-11-20 17:")
+    assert incident["latency"] < 30 * 60

@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.message
 import email.parser
 import email.policy
+import importlib
 import json
 import smtplib
 import socketserver
@@ -29,6 +30,7 @@ from ..typing import StateStore
 
 __all__ = [
     "DraftReplies",
+    "drafted",
     "MailSink",
     "SMTPReceiver",
     "WebhookReceiver",
@@ -244,9 +246,10 @@ _REPLIES = {
 @attrs.define(eq=False)
 class DraftReplies:
     """
-    Draft a reply in the post's language for each incident post, stored as ``pending`` in
-    the state store (namespace ``approvals``) until a person approves it: nothing is
-    published by the demo.
+    Draft a reply in the post's language for each incident post, pending until a person
+    approves it: nothing is published by the demo. Drafts go to the replies sink's approval
+    queue (``socialplug approvals list``) when it is installed, else to the state store's
+    ``approvals`` records.
     """
 
     store: StateStore
@@ -254,23 +257,55 @@ class DraftReplies:
 
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
         """Store a draft for every post of *batch* that concerns the incident."""
+        queue = _approval_queue(self.store)
         for d in batch:
             post = d.item
-            if not isinstance(post, Post) or "incident" not in (
-                post.annotations.get("matched") or ()
-            ):
+            matched = post.annotations.get("matched") or () if isinstance(post, Post) else ()
+            if not isinstance(post, Post) or "incident" not in matched:
                 continue
-            draft = {
+            reply = _REPLIES.get(post.lang or "en", _REPLIES["en"])
+            if queue is not None:
+                draft = queue[1](
+                    id=d.key,
+                    platform=post.platform,
+                    text=reply,
+                    created_at=post.created_at,
+                    reply_to=post.id,
+                    reply_to_url=post.url,
+                    context=post.text,
+                )
+                await queue[0].add(draft, actor="demo")
+                continue
+            draft_record = {
                 "status": "pending",
                 "platform": post.platform,
                 "in_reply_to": post.url,
                 "author": post.author.handle,
                 "post": post.text,
                 "lang": post.lang,
-                "reply": _REPLIES.get(post.lang or "en", _REPLIES["en"]),
+                "reply": reply,
                 "created_at": post.created_at.isoformat(),
             }
-            await self.store.put_record("approvals", post.key, draft)
+            await self.store.put_record("approvals", post.key, draft_record)
 
     async def aclose(self) -> None:
         """The store is the pipeline's; it closes it."""
+
+
+def _approval_queue(store: StateStore) -> tuple[Any, Any] | None:
+    try:
+        replies = importlib.import_module("socialplug.sinks.replies")
+        return replies.ApprovalQueue(store), replies.Draft
+    except (ImportError, AttributeError):
+        return None
+
+
+async def drafted(store: StateStore) -> list[dict[str, Any]]:
+    """The drafts the demo made, as plain dictionaries (for the report)."""
+    queue = _approval_queue(store)
+    if queue is not None:
+        return [
+            {"status": x.status, "post": x.context, "reply": x.text, "author": "", "lang": ""}
+            for x in await queue[0].drafts()
+        ]
+    return list((await store.records("approvals")).values())

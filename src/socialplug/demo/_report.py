@@ -226,7 +226,7 @@ def _legend(colors: Mapping[str, str]) -> str:
 def write_report(
     result: DemoResult,
     deliveries: Sequence[Delivery],
-    drafts: Mapping[str, Any],
+    drafts: Sequence[Mapping[str, Any]],
     path: Path,
     *,
     onset: datetime,
@@ -272,10 +272,10 @@ def write_report(
             f"<td>{_e(p.text)}</td><td>{p.engagement.likes or 0}</td><td class='{cls}'>{_e(label)}</td></tr>"
         )
     draft_rows = []
-    for d in list(drafts.values())[:5]:
+    for draft in list(drafts)[:5]:
         draft_rows.append(
-            f"<tr><td>{_e(d.get('lang'))}</td><td>@{_e(d.get('author'))}: {_e(d.get('post'))}</td>"
-            f"<td>{_e(d.get('reply'))}</td><td>{_e(d.get('status'))}</td></tr>"
+            f"<tr><td>{_e(draft.get('lang'))}</td><td>@{_e(draft.get('author'))}: {_e(draft.get('post'))}</td>"
+            f"<td>{_e(draft.get('reply'))}</td><td>{_e(draft.get('status'))}</td></tr>"
         )
     sinks = "".join(
         f"<tr><td>{_e(k)}</td><td>{v}</td></tr>" for k, v in sorted(result.delivered.items())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import html
 import importlib.util
+import json
 import sqlite3
 import time
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ import attrs
 from ..alerting import Incidents, Monitor, Spike
 from ..clock import ManualClock
 from ..filters import QuerySet
-from ..model import Alert, Post
+from ..model import Alert, Post, item_to_dict
 from ..pipeline import Pipeline, SinkPolicy
 from ..routing import Escalation, Route, Router, Tier
 from ..sinks import MemorySink
@@ -35,6 +36,7 @@ from ._local import (
     SMTPReceiver,
     WebhookReceiver,
     WebhookSink,
+    drafted,
 )
 from ._report import write_report
 from ._world import DAY, INCIDENT_START, WorldPost, generate
@@ -338,7 +340,7 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
         await anyio.sleep(0.05)
         webhook_requests = len(hook.bodies)
         emails = [str(m["Subject"]).strip() for m in smtp.messages]
-    drafts = await state.records("approvals")
+    drafts = await drafted(state)
     await state.aclose()
     with sqlite3.connect(out / "archive.db") as db:
         archived = int(db.execute("SELECT count(*) FROM mentions").fetchone()[0])
@@ -365,7 +367,73 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
         seconds=time.perf_counter() - t0,
     )
     write_report(result, deliveries, drafts, out / "report.html", onset=INCIDENT_START)
+    _write_inspection_files(out, [d.item for d in deliveries if d.route == "archive"])
     return result
+
+
+def _write_inspection_files(out: Path, posts: list[Any]) -> None:
+    """``posts.jsonl`` and ``pipeline.toml``: to explore the run with the command line."""
+    posts = sorted(posts, key=lambda p: p.created_at)
+    with (out / "posts.jsonl").open("w", encoding="utf-8") as f:
+        for post in posts:
+            f.write(json.dumps(item_to_dict(post), ensure_ascii=False) + "\n")
+    queries = "\n".join(
+        f"{name} = {json.dumps(text, ensure_ascii=False)}" for name, text in QUERIES.items()
+    )
+    state = json.dumps(str((out / "state.db").resolve()))
+    archive = json.dumps(str((out / "posts.jsonl").resolve()))
+    replay = json.dumps(str((out / "replay.jsonl").resolve()))
+    (out / "pipeline.toml").write_text(
+        f"""# The demo's routes and spike detector over its recorded posts, for the command line:
+#   socialplug check {out}/pipeline.toml
+#   socialplug query test 'stuck OR bloqué' {out}/posts.jsonl
+#   socialplug backtest {out}/pipeline.toml {out}/posts.jsonl
+#   socialplug state show {out}/pipeline.toml
+#   socialplug approvals list {out}/pipeline.toml
+
+[pipeline]
+name = "northline-demo-replay"
+
+[state]
+type = "sqlite"
+path = {state}
+
+[queries]
+{queries}
+
+[[sources]]
+type = "jsonl"
+name = "demo-posts"
+path = {archive}
+
+[[routes]]
+name = "operations"
+sinks = ["replay"]
+when = "incident"
+team = "operations"
+priority = "P2"
+alerts = true
+
+[[routes]]
+name = "support"
+sinks = ["replay"]
+when = "incident OR delay OR service"
+team = "support"
+
+[router]
+fan_out = true
+
+[[detectors]]
+type = "monitor"
+spikes = [{{ key = "everything", window = "30m", bucket = "5m", min_count = 20, ratio = 4.0, warmup = "2h", history = "1d", cooldown = "30m" }}]
+incidents = {{ quiet = "45m" }}
+
+[sinks.replay]
+type = "jsonl"
+path = {replay}
+""",
+        encoding="utf-8",
+    )
 
 
 def _alerts(items: Iterable[Alert]) -> list[dict[str, Any]]:
