@@ -263,6 +263,8 @@ class DraftReplies:
             matched = post.annotations.get("matched") or () if isinstance(post, Post) else ()
             if not isinstance(post, Post) or "incident" not in matched:
                 continue
+            if post.platform not in ("mastodon", "bluesky"):
+                continue  # news articles get no reply
             reply = _REPLIES.get(post.lang or "en", _REPLIES["en"])
             if queue is not None:
                 draft = queue[1](
