@@ -39,7 +39,14 @@ import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._retry import call_with_retry
-from .exceptions import FetchError, RoutingError, SinkError, SocialplugError, SourceError
+from .exceptions import (
+    DeliveryError,
+    FetchError,
+    RoutingError,
+    SinkError,
+    SocialplugError,
+    SourceError,
+)
 from .model import Alert, DeadLetter, Delivery, Item, Malformed, Page, Post, item_to_dict
 from .model import delivery_key as _delivery_key
 
@@ -480,6 +487,13 @@ class _Run:
         except Exception as exc:
             if isinstance(exc, SinkError) and exc.sink is None:
                 exc.sink = name
+            done = set(exc.delivered) if isinstance(exc, DeliveryError) else set()
+            accepted = [d for d in batch if d.key in done]
+            if accepted:  # the sink says these got through: never dead-letter them
+                if not idempotent:
+                    await self.store.mark_seen([d.key for d in accepted], ttl=policy.seen_ttl)
+                self.c.delivered[name] += len(accepted)
+                batch = [d for d in batch if d.key not in done]
             await self._dead_letter_batch(name, batch, exc, attempts)
         else:
             if not idempotent:

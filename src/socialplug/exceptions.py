@@ -25,6 +25,8 @@ Callers catch these, never ``httpx`` or driver exceptions: boundaries translate 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 __all__ = [
     "AuthenticationError",
@@ -190,6 +192,8 @@ class DeliveryError(SinkError):
         retryable: Whether trying again later may succeed.
         retry_after: Seconds the destination asked us to wait, if it said.
         status_code: The HTTP status, if there was a response.
+        delivered: Keys of the batch's deliveries that the destination did accept before the
+            failure; the runtime counts them as delivered and dead-letters only the rest.
     """
 
     def __init__(
@@ -200,11 +204,13 @@ class DeliveryError(SinkError):
         retry_after: float | None = None,
         status_code: int | None = None,
         sink: str | None = None,
+        delivered: Sequence[str] = (),
     ) -> None:
         super().__init__(message, sink=sink)
         self.retryable = retryable
         self.retry_after = retry_after
         self.status_code = status_code
+        self.delivered = tuple(delivered)
 
 
 class RoutingError(SocialplugError):

@@ -1,0 +1,652 @@
+"""
+Replies on the network, with a human in the loop.
+
+:class:`ReplySink` turns deliveries into reply **drafts** (your ``compose`` function writes
+the text) kept in an :class:`ApprovalQueue` in the state store, and tells people about them
+through any chat sink. Nothing is posted until someone approves: through the Python API
+(:meth:`ApprovalQueue.approve` / :meth:`ApprovalQueue.reject`, which the CLI calls) or the HTTP
+callback (:class:`ApprovalServer`). :func:`publish_approved` then posts each approved draft
+exactly once: Mastodon with an ``Idempotency-Key``, Bluesky with a record key derived from the
+draft. Every step is kept in an audit trail (:meth:`ApprovalQueue.audit`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import html
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Literal, Protocol, Self
+from urllib.parse import parse_qsl, quote
+
+import attrs
+
+from .._miniserver import LoopbackServer, Reply, Request
+from .._signing import SIGNATURE_HEADER, verify
+from ..clock import Clock, SystemClock
+from ..exceptions import ConfigurationError, DeliveryError, StateError
+from ..model import Alert, Delivery, Item, Post
+from ..typing import Sink, StateStore
+from ._base import HttpSinkBase, register_secrets
+from ._render import one_line, truncate
+
+
+__all__ = [
+    "ApprovalQueue",
+    "ApprovalServer",
+    "AuditEntry",
+    "BlueskyReplier",
+    "Draft",
+    "MastodonReplier",
+    "Posted",
+    "Replier",
+    "ReplySink",
+    "publish_approved",
+]
+
+DRAFTS = "replies.drafts"
+AUDIT = "replies.audit"
+
+Status = Literal["pending", "approved", "rejected", "posted", "failed"]
+
+
+@attrs.frozen(kw_only=True)
+class Draft:
+    """
+    A reply waiting for (or past) a decision.
+
+    Attributes:
+        id: Stable id (derived from the delivery key, so a replayed delivery finds it).
+        platform: ``"mastodon"`` or ``"bluesky"``: where it will be posted.
+        text: What will be posted.
+        reply_to: The platform id of the post answered (Mastodon status id, Bluesky
+            ``at://`` URI); ``None`` for a standalone status update.
+        reply_to_url: Its web page, for people.
+        context: The post or alert title that prompted the draft, for people.
+        status: ``pending``, ``approved``, ``rejected``, ``posted`` or ``failed``.
+        decided_by, reason: Who decided, and why (rejections).
+        posted_id, posted_url: What the platform answered.
+    """
+
+    id: str
+    platform: str
+    text: str
+    created_at: datetime
+    reply_to: str | None = None
+    reply_to_url: str | None = None
+    context: str = ""
+    status: Status = "pending"
+    decided_by: str | None = None
+    reason: str | None = None
+    posted_id: str | None = None
+    posted_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-compatible dict."""
+        d = attrs.asdict(self)
+        d["created_at"] = self.created_at.isoformat()
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], /) -> Draft:
+        """Rebuild from :meth:`to_dict`."""
+        d = dict(data)
+        d["created_at"] = datetime.fromisoformat(d["created_at"])
+        return cls(**d)
+
+
+@attrs.frozen(kw_only=True)
+class AuditEntry:
+    """One step in a draft's life: ``drafted``, ``approved``, ``rejected``, ``posted``, ``failed``."""
+
+    draft: str
+    action: str
+    at: datetime
+    actor: str = "socialplug"
+    detail: str = ""
+
+
+@attrs.define(eq=False)
+class ApprovalQueue:
+    """
+    Drafts and their audit trail, in a state store (namespaces ``replies.drafts`` and
+    ``replies.audit``): the Python API the CLI and the HTTP callback drive.
+    """
+
+    store: StateStore
+    clock: Clock = attrs.field(factory=SystemClock)
+
+    async def _log(self, draft: str, action: str, actor: str, detail: str = "") -> None:
+        now = self.clock.now()
+        key = f"{draft}:{now.isoformat()}:{action}"
+        entry = {"draft": draft, "action": action, "at": now.isoformat(), "actor": actor,
+                 "detail": detail}  # fmt: skip
+        await self.store.put_record(AUDIT, key, entry)
+
+    async def get(self, draft_id: str) -> Draft | None:
+        """The draft with *draft_id*, or ``None``."""
+        value = await self.store.get_record(DRAFTS, draft_id)
+        if value is None:
+            return None
+        try:
+            return Draft.from_dict(value)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"draft {draft_id!r} is unreadable", key=draft_id) from exc
+
+    async def _put(self, draft: Draft) -> None:
+        await self.store.put_record(DRAFTS, draft.id, draft.to_dict())
+
+    async def add(self, draft: Draft, *, actor: str = "socialplug") -> bool:
+        """Queue *draft* unless a draft with its id exists; return whether it was added."""
+        if await self.get(draft.id) is not None:
+            return False
+        await self._put(draft)
+        await self._log(draft.id, "drafted", actor, truncate(draft.text, 200))
+        return True
+
+    async def drafts(self, *, status: Status | None = None) -> list[Draft]:
+        """Every draft (oldest first), optionally only those with *status*."""
+        found = [Draft.from_dict(v) for v in (await self.store.records(DRAFTS)).values()]
+        found.sort(key=lambda d: (d.created_at, d.id))
+        return [d for d in found if status is None or d.status == status]
+
+    async def pending(self) -> list[Draft]:
+        """Drafts waiting for a decision."""
+        return await self.drafts(status="pending")
+
+    async def _decide(
+        self, draft_id: str, status: Status, by: str, reason: str | None, text: str | None
+    ) -> Draft:
+        draft = await self.get(draft_id)
+        if draft is None:
+            raise ConfigurationError(f"no draft {draft_id!r}")
+        if draft.status != "pending":
+            raise ConfigurationError(f"draft {draft_id!r} is already {draft.status}")
+        decided = attrs.evolve(
+            draft, status=status, decided_by=by, reason=reason, text=text or draft.text
+        )
+        await self._put(decided)
+        detail = reason or (
+            "edited: " + truncate(text, 200) if text and text != draft.text else ""
+        )
+        await self._log(draft_id, status, by, detail)
+        return decided
+
+    async def approve(self, draft_id: str, *, by: str, text: str | None = None) -> Draft:
+        """
+        Approve a pending draft (optionally with edited *text*); it is posted by the next
+        :func:`publish_approved`.
+
+        Raises:
+            ConfigurationError: No such draft, or it was already decided.
+        """
+        return await self._decide(draft_id, "approved", by, None, text)
+
+    async def reject(self, draft_id: str, *, by: str, reason: str = "") -> Draft:
+        """
+        Reject a pending draft; it will never be posted.
+
+        Raises:
+            ConfigurationError: No such draft, or it was already decided.
+        """
+        return await self._decide(draft_id, "rejected", by, reason, None)
+
+    async def mark(
+        self, draft: Draft, status: Status, *, detail: str = "", **changes: Any
+    ) -> Draft:
+        """Record the outcome of posting *draft* (``posted`` or ``failed``)."""
+        updated = attrs.evolve(draft, status=status, **changes)
+        await self._put(updated)
+        await self._log(draft.id, status, "socialplug", detail)
+        return updated
+
+    async def audit(self, draft_id: str | None = None) -> list[AuditEntry]:
+        """The audit trail, oldest first, of one draft or of all."""
+        entries = [
+            AuditEntry(
+                draft=v["draft"],
+                action=v["action"],
+                at=datetime.fromisoformat(v["at"]),
+                actor=v["actor"],
+                detail=v.get("detail", ""),
+            )
+            for v in (await self.store.records(AUDIT)).values()
+        ]
+        entries.sort(key=lambda e: e.at)
+        return [e for e in entries if draft_id is None or e.draft == draft_id]
+
+
+def _draft_alert(draft: Draft, *, approve_url: str | None, reject_url: str | None) -> Alert:
+    lines = [draft.text, "", f"Draft {draft.id} on {draft.platform}"]
+    if draft.context:
+        lines.append(f"In answer to: {draft.context}")
+    if approve_url and reject_url:
+        lines += ["", f"Approve: {approve_url}", f"Reject: {reject_url}"]
+    return Alert(
+        kind="reply.draft",
+        key=f"reply-draft:{draft.id}",
+        title="Reply awaiting approval",
+        created_at=draft.created_at,
+        summary="\n".join(lines),
+        severity="P4",
+        url=draft.reply_to_url,
+        data={"draft": draft.id, "platform": draft.platform},
+    )
+
+
+def _token(secret: str | bytes, draft_id: str, action: str) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    return hmac.new(key, f"{draft_id}:{action}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@attrs.define(eq=False)
+class ReplySink:
+    """
+    A sink that drafts replies for approval instead of posting.
+
+    Args:
+        queue: Where drafts go.
+        compose: ``Post | Alert -> text | None``; ``None`` drafts nothing for that item.
+        platform: Where drafts will be posted; by default the post's own platform (alerts
+            need it set).
+        notify: A chat sink told about every new draft (Slack, Teams, Matrix...).
+        callback_url: Public base URL of the :class:`ApprovalServer`; with *secret*, the
+            chat message carries approve and reject links.
+        secret: Signs those links (and the callback's JSON API).
+        mention_author: Start a Mastodon reply with ``@author`` so they see it.
+    """
+
+    queue: ApprovalQueue
+    compose: Callable[[Item], str | Awaitable[str | None] | None]
+    platform: str | None = attrs.field(default=None, kw_only=True)
+    notify: Sink | None = attrs.field(default=None, kw_only=True)
+    callback_url: str | None = attrs.field(default=None, kw_only=True)
+    secret: str | bytes | None = attrs.field(default=None, kw_only=True, repr=False)
+    mention_author: bool = attrs.field(default=True, kw_only=True)
+    clock: Clock = attrs.field(factory=SystemClock, kw_only=True)
+    #: Drafts are keyed by the delivery key: a replayed delivery finds its draft.
+    idempotent: bool = attrs.field(default=True, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        if isinstance(self.secret, str):
+            register_secrets(self, self.secret)
+
+    def links(self, draft_id: str) -> tuple[str | None, str | None]:
+        """The approve and reject links of *draft_id* (``None`` without a callback)."""
+        if not self.callback_url or self.secret is None:
+            return None, None
+        base = self.callback_url.rstrip("/")
+        return tuple(  # type: ignore[return-value]
+            f"{base}/drafts/{quote(draft_id)}/{a}?token={_token(self.secret, draft_id, a)}"
+            for a in ("approve", "reject")
+        )
+
+    async def _text(self, item: Item) -> str | None:
+        result = self.compose(item)
+        if isinstance(result, Awaitable):
+            result = await result
+        return result
+
+    async def deliver(self, batch: Sequence[Delivery], /) -> None:
+        """Draft a reply for each delivery (once per delivery key) and notify."""
+        fresh: list[Draft] = []
+        for delivery in batch:
+            item = delivery.item
+            text = await self._text(item)
+            if not text:
+                continue
+            platform = self.platform or (item.platform if isinstance(item, Post) else None)
+            if platform not in ("mastodon", "bluesky"):
+                raise DeliveryError(
+                    f"replies: cannot reply on {platform!r}; set platform=", retryable=False
+                )
+            reply_to = item.id if isinstance(item, Post) and item.platform == platform else None
+            if (
+                self.mention_author
+                and platform == "mastodon"
+                and reply_to
+                and isinstance(item, Post)
+                and item.author.handle
+            ):
+                handle = "@" + item.author.handle.lstrip("@")
+                if handle not in text:
+                    text = f"{handle} {text}"
+            draft = Draft(
+                id=delivery.key,
+                platform=platform,
+                text=text,
+                created_at=self.clock.now(),
+                reply_to=reply_to,
+                reply_to_url=item.url,
+                context=one_line(item.title if isinstance(item, Alert) else (item.text or ""))[
+                    :200
+                ],
+            )
+            if await self.queue.add(draft):
+                fresh.append(draft)
+        if self.notify is not None and fresh:
+            notices = []
+            for draft in fresh:
+                approve, reject = self.links(draft.id)
+                alert = _draft_alert(draft, approve_url=approve, reject_url=reject)
+                notices.append(Delivery(item=alert, route="replies", sink="notify", key=alert.key))
+            await self.notify.deliver(notices)
+
+    async def aclose(self) -> None:
+        """Close the notification sink."""
+        if self.notify is not None:
+            await self.notify.aclose()
+
+
+# -- posting ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class Posted:
+    """What the platform answered for a posted draft."""
+
+    id: str
+    url: str | None = None
+
+
+class Replier(Protocol):
+    """**Protocol:** Posts one approved draft, idempotently."""
+
+    platform: str
+
+    async def post(self, draft: Draft, /) -> Posted:
+        """Post *draft*; posting the same draft again must not post twice."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what it owns."""
+        ...
+
+
+@attrs.define(eq=False)
+class MastodonReplier(HttpSinkBase):
+    """
+    Posts drafts as Mastodon statuses (``POST /api/v1/statuses``) with the draft id as
+    ``Idempotency-Key``, so a retry never posts twice.
+
+    Args:
+        base_url: The account's server, e.g. ``https://mastodon.social``.
+        token: An access token with ``write:statuses``; never shown.
+        visibility: ``public``, ``unlisted``, ``private`` or ``direct``.
+        max_characters: The server's limit (``/api/v1/instance``); longer drafts are cut.
+    """
+
+    base_url: str
+    token: str = attrs.field(repr=False)
+    visibility: str = attrs.field(default="public", kw_only=True)
+    max_characters: int = attrs.field(default=500, kw_only=True)
+    platform: str = attrs.field(default="mastodon", init=False)
+
+    def __attrs_post_init__(self) -> None:
+        register_secrets(self, self.token)
+
+    async def post(self, draft: Draft, /) -> Posted:
+        """Post *draft*."""
+        body: dict[str, Any] = {
+            "status": truncate(draft.text, self.max_characters),
+            "visibility": self.visibility,
+        }
+        if draft.reply_to:
+            body["in_reply_to_id"] = draft.reply_to
+        response = await self._request(
+            "POST", f"{self.base_url.rstrip('/')}/api/v1/statuses", what="Mastodon",
+            json=body,
+            headers={"Authorization": f"Bearer {self.token}", "Idempotency-Key": draft.id},
+        )  # fmt: skip
+        try:
+            status = response.json()
+            return Posted(id=str(status["id"]), url=status.get("url"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeliveryError("Mastodon answered without a status", retryable=True) from exc
+
+
+_S32 = "234567abcdefghijklmnopqrstuvwxyz"
+
+
+def tid_for(draft: Draft) -> str:
+    """A valid atproto TID record key derived from *draft* (creation time + id hash)."""
+    micros = int(draft.created_at.timestamp() * 1_000_000)
+    clock_id = int.from_bytes(hashlib.sha256(draft.id.encode()).digest()[:2], "big") & 0x3FF
+    value = (micros << 10) | clock_id
+    return "".join(_S32[(value >> (5 * i)) & 31] for i in reversed(range(13)))
+
+
+@attrs.define(eq=False)
+class BlueskyReplier(HttpSinkBase):
+    """
+    Posts drafts as Bluesky posts with ``com.atproto.repo.putRecord`` and a record key
+    derived from the draft (:func:`tid_for`): a retry writes the same record again, never a
+    second post.
+
+    Args:
+        service: The PDS, e.g. ``https://bsky.social``.
+        identifier: Handle or DID.
+        app_password: An app password; never shown.
+    """
+
+    service: str
+    identifier: str
+    app_password: str = attrs.field(repr=False)
+    platform: str = attrs.field(default="bluesky", init=False)
+    _session: dict[str, str] | None = attrs.field(init=False, default=None, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        register_secrets(self, self.app_password)
+
+    def _xrpc(self, method: str) -> str:
+        return f"{self.service.rstrip('/')}/xrpc/{method}"
+
+    async def _login(self) -> dict[str, str]:
+        if self._session is None:
+            response = await self._request(
+                "POST", self._xrpc("com.atproto.server.createSession"), what="Bluesky login",
+                json={"identifier": self.identifier, "password": self.app_password},
+            )  # fmt: skip
+            try:
+                data = response.json()
+                self._session = {"did": data["did"], "jwt": data["accessJwt"]}
+            except (ValueError, KeyError, TypeError) as exc:
+                raise DeliveryError(
+                    "Bluesky login answered without a session", retryable=True
+                ) from exc
+            register_secrets(self, self.app_password, data["accessJwt"], data.get("refreshJwt"))
+        return self._session
+
+    async def _reply_refs(self, uri: str, jwt: str) -> dict[str, Any]:
+        repo, collection, rkey = uri.removeprefix("at://").split("/", 2)
+        response = await self._request(
+            "GET", self._xrpc("com.atproto.repo.getRecord"), what="Bluesky getRecord",
+            params={"repo": repo, "collection": collection, "rkey": rkey},
+            headers={"Authorization": f"Bearer {jwt}"},
+        )  # fmt: skip
+        try:
+            record = response.json()
+            parent = {"uri": record["uri"], "cid": record["cid"]}
+            root = (record.get("value") or {}).get("reply", {}).get("root") or parent
+            return {"root": {"uri": root["uri"], "cid": root["cid"]}, "parent": parent}
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DeliveryError(f"Bluesky post {uri} is not a post", retryable=False) from exc
+
+    async def post(self, draft: Draft, /) -> Posted:
+        """Post *draft* (as a reply when it has ``reply_to``)."""
+        session = await self._login()
+        record: dict[str, Any] = {
+            "$type": "app.bsky.feed.post",
+            "text": truncate(draft.text, 300),
+            "createdAt": draft.created_at.isoformat().replace("+00:00", "Z"),
+        }
+        if draft.reply_to:
+            record["reply"] = await self._reply_refs(draft.reply_to, session["jwt"])
+        response = await self._request(
+            "POST", self._xrpc("com.atproto.repo.putRecord"), what="Bluesky putRecord",
+            json={"repo": session["did"], "collection": "app.bsky.feed.post",
+                  "rkey": tid_for(draft), "record": record},
+            headers={"Authorization": f"Bearer {session['jwt']}"},
+        )  # fmt: skip
+        try:
+            uri = str(response.json()["uri"])
+            _, _, rkey = uri.removeprefix("at://").split("/", 2)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise DeliveryError("Bluesky answered without a record URI", retryable=True) from exc
+        return Posted(id=uri, url=f"https://bsky.app/profile/{session['did']}/post/{rkey}")
+
+
+async def publish_approved(
+    queue: ApprovalQueue, repliers: Mapping[str, Replier] | Sequence[Replier]
+) -> list[Draft]:
+    """
+    Post every approved draft once, with the replier of its platform; return the drafts
+    posted or failed. A retryable failure leaves the draft approved (the next call tries
+    again, idempotently); a permanent one marks it ``failed`` with the reason.
+    """
+    by_platform = (
+        dict(repliers) if isinstance(repliers, Mapping) else {r.platform: r for r in repliers}
+    )
+    done: list[Draft] = []
+    for draft in await queue.drafts(status="approved"):
+        replier = by_platform.get(draft.platform)
+        if replier is None:
+            continue
+        try:
+            posted = await replier.post(draft)
+        except DeliveryError as exc:
+            if exc.retryable:
+                continue
+            done.append(await queue.mark(draft, "failed", detail=str(exc)))
+            continue
+        done.append(
+            await queue.mark(
+                draft,
+                "posted",
+                detail=posted.url or posted.id,
+                posted_id=posted.id,
+                posted_url=posted.url,
+            )
+        )
+    return done
+
+
+# -- the HTTP callback -----------------------------------------------------------------------
+
+_PAGE = """<!doctype html><html><body style="font-family:sans-serif">
+<h2>{title}</h2><blockquote style="white-space:pre-wrap">{text}</blockquote>
+<form method="post"><input type="hidden" name="token" value="{token}">
+<label>Your name <input name="by" required></label> {extra}
+<button type="submit">{action}</button></form></body></html>"""
+
+
+@attrs.define(eq=False)
+class ApprovalServer:
+    """
+    The approve/reject HTTP callback, as an async context manager serving on *host*:*port*.
+
+    Routes:
+        ``GET /drafts/<id>/<approve|reject>?token=...``: a confirmation page (links in chat
+        messages land here; a link preview never decides anything).
+        ``POST /drafts/<id>/<approve|reject>``: decide. Either a form with the link's
+        ``token`` and ``by``, or JSON ``{"by": ..., "reason": ..., "text": ...}`` signed
+        with the ``X-Socialplug-Signature`` scheme.
+        ``GET /drafts``: pending drafts as JSON (signed header required).
+
+    With *repliers*, an approval posts the draft at once.
+    """
+
+    queue: ApprovalQueue
+    secret: str | bytes = attrs.field(repr=False)
+    repliers: Mapping[str, Replier] | Sequence[Replier] = attrs.field(factory=dict)
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: LoopbackServer | None = attrs.field(init=False, default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        """The base URL it listens on."""
+        assert self._server is not None
+        return self._server.url
+
+    async def _decide(self, draft_id: str, action: str, fields: Mapping[str, Any]) -> Reply:
+        by = str(fields.get("by") or "").strip()
+        if not by:
+            return Reply(status=400, body={"error": "by is required"})
+        try:
+            if action == "approve":
+                draft = await self.queue.approve(draft_id, by=by, text=fields.get("text") or None)
+            else:
+                draft = await self.queue.reject(
+                    draft_id, by=by, reason=str(fields.get("reason") or "")
+                )
+        except ConfigurationError as exc:
+            return Reply(status=409, body={"error": str(exc)})
+        if action == "approve" and self.repliers:
+            for done in await publish_approved(self.queue, self.repliers):
+                if done.id == draft.id:
+                    draft = done
+        return Reply(status=200, body={"id": draft.id, "status": draft.status,
+                                       "posted_url": draft.posted_url})  # fmt: skip
+
+    async def handle(self, request: Request) -> Reply:
+        """Answer one request."""
+        parts = [p for p in request.path.split("/") if p]
+        if parts == ["drafts"] and request.method == "GET":
+            if not verify(self.secret, b"", request.headers.get(SIGNATURE_HEADER.lower())):
+                return Reply(status=401, body={"error": "signature required"})
+            return Reply(body=[d.to_dict() for d in await self.queue.pending()])
+        if len(parts) != 3 or parts[0] != "drafts" or parts[2] not in ("approve", "reject"):
+            return Reply(status=404, body={"error": "not found"})
+        draft_id, action = parts[1], parts[2]
+        expected = _token(self.secret, draft_id, action)
+        if request.method == "GET":
+            if not hmac.compare_digest(request.query.get("token", ""), expected):
+                return Reply(status=403, body="invalid link")
+            draft = await self.queue.get(draft_id)
+            if draft is None:
+                return Reply(status=404, body="no such draft")
+            extra = '<label>Reason <input name="reason"></label>' if action == "reject" else ""
+            page = _PAGE.format(
+                title=html.escape(f"{action.title()} reply on {draft.platform} ({draft.status})"),
+                text=html.escape(draft.text), token=expected, extra=extra,
+                action=html.escape(action.title()),
+            )  # fmt: skip
+            return Reply(body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
+        if request.method != "POST":
+            return Reply(status=405, body={"error": "method not allowed"})
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("application/x-www-form-urlencoded"):
+            fields = dict(parse_qsl(request.body.decode(errors="replace")))
+            if not hmac.compare_digest(fields.get("token", ""), expected):
+                return Reply(status=403, body={"error": "invalid token"})
+        else:
+            if not verify(
+                self.secret, request.body, request.headers.get(SIGNATURE_HEADER.lower())
+            ):
+                return Reply(status=401, body={"error": "invalid signature"})
+            try:
+                fields = json.loads(request.body or b"{}")
+            except ValueError:
+                return Reply(status=400, body={"error": "body is not JSON"})
+            if not isinstance(fields, dict):
+                return Reply(status=400, body={"error": "body must be an object"})
+        return await self._decide(draft_id, action, fields)
+
+    async def __aenter__(self) -> Self:
+        self._server = LoopbackServer(self.handle, host=self.host, port=self.port)
+        await self._server.__aenter__()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._server is not None:
+            await self._server.__aexit__(exc_type, exc, tb)
+        self._server = None

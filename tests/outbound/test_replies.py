@@ -1,0 +1,238 @@
+"""Replies with human approval: drafts, the callback, the audit trail and exactly-once posting."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from socialplug._miniserver import LoopbackServer, Reply, Request
+from socialplug._signing import sign
+from socialplug.exceptions import ConfigurationError
+from socialplug.sinks.replies import (
+    ApprovalQueue,
+    ApprovalServer,
+    BlueskyReplier,
+    Draft,
+    ReplySink,
+    publish_approved,
+    tid_for,
+)
+from socialplug.sinks.slack import SlackWebhookSink
+from socialplug.state import MemoryStateStore
+from socialplug.testing.outbound import SlackImitation
+
+from .conftest import deliveries, make_alert, make_post
+
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "approval-secret-0123"
+
+
+def _compose(item: Any) -> str | None:
+    return "We know, trains are being rerouted. Updates on status.example.com"
+
+
+async def test_drafts_once_per_delivery_and_notifies_chat() -> None:
+    queue = ApprovalQueue(MemoryStateStore())
+    batch = deliveries(make_post(1), make_post(2))
+    async with SlackImitation() as slack:
+        sink = ReplySink(
+            queue,
+            _compose,
+            notify=SlackWebhookSink(slack.webhook_url),
+            callback_url="https://ops.example.com/socialplug",
+            secret=SECRET,
+        )
+        await sink.deliver(batch)
+        await sink.deliver(batch)  # a replay: no new drafts, no new notices
+        await sink.aclose()
+    drafts = await queue.pending()
+    assert [d.id for d in drafts] == [d.key for d in batch]
+    assert drafts[0].text.startswith("@ann@example.social We know")
+    assert drafts[0].reply_to == "1"
+    assert len(slack.messages) == 2
+    text = json.dumps(slack.messages[0])
+    assert "Reply awaiting approval" in text
+    assert f"/drafts/{drafts[0].id}/approve?token=" in text
+    assert SECRET not in text
+    assert [e.action for e in await queue.audit(drafts[0].id)] == ["drafted"]
+
+
+async def test_alert_needs_a_platform() -> None:
+    queue = ApprovalQueue(MemoryStateStore())
+    sink = ReplySink(queue, _compose)
+    with pytest.raises(Exception, match="platform"):
+        await sink.deliver(deliveries(make_alert()))
+    status = ReplySink(queue, _compose, platform="mastodon")
+    await status.deliver(deliveries(make_alert()))
+    (draft,) = await queue.pending()
+    assert draft.reply_to is None  # a standalone status update to customers
+
+
+async def test_decisions_are_final_and_audited() -> None:
+    queue = ApprovalQueue(MemoryStateStore())
+    await ReplySink(queue, _compose).deliver(deliveries(make_post(1), make_post(2)))
+    first, second = await queue.pending()
+    await queue.approve(first.id, by="dana", text="Edited reply")
+    await queue.reject(second.id, by="eli", reason="off-topic")
+    with pytest.raises(ConfigurationError, match="already approved"):
+        await queue.reject(first.id, by="eli")
+    with pytest.raises(ConfigurationError, match="no draft"):
+        await queue.approve("nope", by="eli")
+    approved = await queue.get(first.id)
+    assert approved is not None
+    assert approved.text == "Edited reply"
+    assert approved.decided_by == "dana"
+    trail = [(e.draft, e.action, e.actor) for e in await queue.audit()]
+    assert (first.id, "approved", "dana") in trail
+    assert (second.id, "rejected", "eli") in trail
+
+
+async def test_signed_json_api_rejects() -> None:
+    queue = ApprovalQueue(MemoryStateStore())
+    await ReplySink(queue, _compose).deliver(deliveries(make_post(1)))
+    (draft,) = await queue.pending()
+    async with ApprovalServer(queue, SECRET) as server, httpx.AsyncClient() as http:
+        listing = await http.get(
+            server.url + "/drafts", headers={"X-Socialplug-Signature": sign(SECRET, b"")}
+        )
+        assert [d["id"] for d in listing.json()] == [draft.id]
+        assert (await http.get(server.url + "/drafts")).status_code == 401
+        body = json.dumps({"by": "ops-bot", "reason": "duplicate"}).encode()
+        unsigned = await http.post(
+            server.url + f"/drafts/{draft.id}/reject",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+        assert unsigned.status_code == 401
+        signed = await http.post(
+            server.url + f"/drafts/{draft.id}/reject",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Socialplug-Signature": sign(SECRET, body),
+            },
+        )
+        assert signed.json()["status"] == "rejected"
+    assert await publish_approved(queue, []) == []
+    rejected = await queue.get(draft.id)
+    assert rejected is not None
+    assert rejected.reason == "duplicate"
+
+
+def test_tid_is_valid_and_stable() -> None:
+    draft = Draft(
+        id="abc", platform="bluesky", text="x", created_at=datetime(2026, 11, 26, tzinfo=UTC)
+    )
+    tid = tid_for(draft)
+    assert re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", tid)
+    assert tid == tid_for(draft)
+    assert tid != tid_for(
+        Draft(id="abd", platform="bluesky", text="x", created_at=draft.created_at)
+    )
+
+
+class _Pds:
+    """A PDS stand-in that checks createSession, getRecord and putRecord like the lexicons."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, Any]] = {
+            "parent": {
+                "$type": "app.bsky.feed.post",
+                "text": "stuck",
+                "createdAt": "2026-11-26T10:00:00Z",
+                "reply": {
+                    "root": {"uri": "at://did:plc:bob/app.bsky.feed.post/root", "cid": "bafyroot"},
+                    "parent": {
+                        "uri": "at://did:plc:bob/app.bsky.feed.post/root",
+                        "cid": "bafyroot",
+                    },
+                },
+            },
+        }
+        self.writes: list[dict[str, Any]] = []
+
+    async def __call__(self, request: Request) -> Reply:
+        if request.path == "/xrpc/com.atproto.server.createSession":
+            body = request.json()
+            if body != {"identifier": "ops.test", "password": "app-pass-1234"}:
+                return Reply(
+                    status=401,
+                    body={
+                        "error": "AuthenticationRequired",
+                        "message": "Invalid identifier or password",
+                    },
+                )
+            return Reply(
+                body={
+                    "did": "did:plc:ops",
+                    "handle": "ops.test",
+                    "accessJwt": "jwt-access-xyz",
+                    "refreshJwt": "jwt-refresh-xyz",
+                }
+            )
+        if request.headers.get("authorization") != "Bearer jwt-access-xyz":
+            return Reply(status=401, body={"error": "AuthMissing"})
+        if request.path == "/xrpc/com.atproto.repo.getRecord":
+            rkey = request.query["rkey"]
+            return Reply(
+                body={
+                    "uri": f"at://{request.query['repo']}/{request.query['collection']}/{rkey}",
+                    "cid": f"bafy{rkey}",
+                    "value": self.records[rkey],
+                }
+            )
+        if request.path == "/xrpc/com.atproto.repo.putRecord":
+            body = request.json()
+            record = body["record"]
+            ok = (
+                re.fullmatch(r"[234567a-j][234567a-z]{12}", body["rkey"])
+                and body["collection"] == "app.bsky.feed.post"
+                and record["$type"] == "app.bsky.feed.post"
+                and len(record["text"]) <= 300
+                and record["createdAt"].endswith("Z")
+            )
+            if not ok:
+                return Reply(
+                    status=400, body={"error": "InvalidRequest", "message": "Invalid record"}
+                )
+            self.writes.append(body)
+            self.records[body["rkey"]] = record
+            return Reply(
+                body={
+                    "uri": f"at://did:plc:ops/app.bsky.feed.post/{body['rkey']}",
+                    "cid": "bafynew",
+                }
+            )
+        return Reply(status=404, body={"error": "MethodNotImplemented"})
+
+
+async def test_bluesky_replier_threads_and_is_idempotent() -> None:
+    pds = _Pds()
+    async with LoopbackServer(pds) as server:
+        replier = BlueskyReplier(server.url, "ops.test", "app-pass-1234")
+        draft = Draft(
+            id="d1",
+            platform="bluesky",
+            text="We know. " * 50,
+            created_at=datetime(2026, 11, 26, 12, tzinfo=UTC),
+            reply_to="at://did:plc:bob/app.bsky.feed.post/parent",
+        )
+        first = await replier.post(draft)
+        second = await replier.post(draft)
+        await replier.aclose()
+    assert first == second
+    assert len({w["rkey"] for w in pds.writes}) == 1  # the same record, never a second post
+    reply = pds.writes[0]["record"]["reply"]
+    assert reply["parent"] == {
+        "uri": "at://did:plc:bob/app.bsky.feed.post/parent",
+        "cid": "bafyparent",
+    }
+    assert reply["root"]["cid"] == "bafyroot"
+    assert "app-pass-1234" not in repr(replier)
