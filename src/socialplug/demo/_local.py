@@ -21,7 +21,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import attrs
-import httpx
 
 from ..exceptions import DeliveryError
 from ..model import Alert, Delivery, Post
@@ -31,14 +30,19 @@ from ..typing import StateStore
 __all__ = [
     "DraftReplies",
     "drafted",
+    "reply_text",
     "MailSink",
     "SMTPReceiver",
     "WebhookReceiver",
-    "WebhookSink",
 ]
 
 
 # -- receivers --------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # webhook sinks open many connections at once
 
 
 class WebhookReceiver:
@@ -50,18 +54,21 @@ class WebhookReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as webhook clients expect
+
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"null")
                 receiver.bodies.append(body)
                 receiver.keys.append(self.headers.get("Idempotency-Key") or "")
                 self.send_response(204)
+                self.send_header("Content-Length", "0")
                 self.end_headers()
 
             def log_message(self, format: str, *args: Any) -> None:
                 """Quiet."""
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hooks/support"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -129,66 +136,6 @@ class SMTPReceiver:
 
 
 # -- sinks ------------------------------------------------------------------------------
-
-
-def _summary(item: Post | Alert) -> dict[str, Any]:
-    if isinstance(item, Alert):
-        return {
-            "type": "alert",
-            "kind": item.kind,
-            "title": item.title,
-            "summary": item.summary,
-            "severity": item.severity,
-            "incident": item.incident,
-            "team": item.team,
-        }
-    return {
-        "type": "post",
-        "platform": item.platform,
-        "url": item.url,
-        "author": item.author.handle,
-        "text": item.text,
-        "lang": item.lang,
-        "sentiment": item.annotations.get("sentiment"),
-        "matched": item.annotations.get("matched"),
-    }
-
-
-@attrs.define(eq=False)
-class WebhookSink:
-    """POST each delivery as JSON with an ``Idempotency-Key`` header."""
-
-    url: str = attrs.field(repr=False)
-    idempotent: bool = True
-    _client: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
-
-    async def deliver(self, batch: Sequence[Delivery], /) -> None:
-        """Send *batch*, one request per delivery."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=10)
-        for d in batch:
-            body = {"route": d.route, **_summary(d.item)}
-            try:
-                response = await self._client.post(
-                    self.url, json=body, headers={"Idempotency-Key": d.key}
-                )
-            except httpx.HTTPError as exc:
-                raise DeliveryError(
-                    f"webhook failed: {type(exc).__name__}", sink=None, retryable=True
-                ) from exc
-            if response.status_code >= 300:
-                raise DeliveryError(
-                    f"webhook answered {response.status_code}",
-                    sink=None,
-                    retryable=response.status_code >= 500,
-                    status_code=response.status_code,
-                )
-
-    async def aclose(self) -> None:
-        """Close the client."""
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
 
 
 @attrs.define(eq=False)
@@ -292,6 +239,15 @@ class DraftReplies:
 
     async def aclose(self) -> None:
         """The store is the pipeline's; it closes it."""
+
+
+def reply_text(item: Post | Alert, /) -> str | None:
+    """The reply drafted for *item*: an apology in its language for incident posts."""
+    if not isinstance(item, Post) or item.platform not in ("mastodon", "bluesky"):
+        return None
+    if "incident" not in (item.annotations.get("matched") or ()):
+        return None
+    return _REPLIES.get(item.lang or "en", _REPLIES["en"])
 
 
 def _approval_queue(store: StateStore) -> tuple[Any, Any] | None:

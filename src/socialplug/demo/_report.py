@@ -223,6 +223,11 @@ def _legend(colors: Mapping[str, str]) -> str:
     )
 
 
+def _by(draft: Mapping[str, Any]) -> str:
+    author = draft.get("author")
+    return f"@{author}: " if author else ""
+
+
 def write_report(
     result: DemoResult,
     deliveries: Sequence[Delivery],
@@ -274,7 +279,7 @@ def write_report(
     draft_rows = []
     for draft in list(drafts)[:5]:
         draft_rows.append(
-            f"<tr><td>{_e(draft.get('lang'))}</td><td>@{_e(draft.get('author'))}: {_e(draft.get('post'))}</td>"
+            f"<tr><td>{_e(draft.get('lang') or '')}</td><td>{_e(_by(draft))}{_e(draft.get('post'))}</td>"
             f"<td>{_e(draft.get('reply'))}</td><td>{_e(draft.get('status'))}</td></tr>"
         )
     sinks = "".join(
@@ -295,7 +300,7 @@ def write_report(
 <table><tr><th>time</th><th>alert</th><th>severity</th><th>route</th><th>title</th></tr>{"".join(rows)}</table></section>
 <section><h2>Top posts</h2><table><tr><th>time</th><th>platform</th><th>author</th><th>text</th><th>likes</th><th>sentiment</th></tr>{"".join(top_rows)}</table></section>
 <section><h2>Replies drafted, awaiting approval</h2><table><tr><th>lang</th><th>post</th><th>draft</th><th>status</th></tr>{"".join(draft_rows)}</table>
-<p class="muted">{result.drafts} drafts in the state store (namespace "approvals"); nothing is published without a person's approval.</p></section>
+<p class="muted">{result.drafts} drafts in the state store; nothing is published without a person's approval (<code>socialplug approvals list</code>).</p></section>
 <section><h2>Deliveries</h2><table><tr><th>route</th><th>deliveries</th></tr>{sinks}</table>
 <p class="muted">Webhook requests received: {result.webhook_requests} · emails received: {len(result.emails)} · rows in the SQLite archive: {result.archived}</p>
 <ul class="muted">{notes}</ul></section>

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import attrs
@@ -25,6 +25,7 @@ from ..pipeline import Pipeline, SinkPolicy
 from ..routing import Escalation, Route, Router, Tier
 from ..sinks import MemorySink
 from ..sinks.sql import SQLiteSink
+from ..sinks.webhook import WebhookSink
 from ..sources.bluesky import BlueskySource, Feed
 from ..sources.mastodon import MastodonSource, Timeline
 from ..state import SQLiteStateStore
@@ -35,8 +36,8 @@ from ._local import (
     MailSink,
     SMTPReceiver,
     WebhookReceiver,
-    WebhookSink,
     drafted,
+    reply_text,
 )
 from ._report import write_report
 from ._world import DAY, INCIDENT_START, WorldPost, generate
@@ -110,6 +111,7 @@ class DemoResult:
     delivered: dict[str, int]
     webhook_requests: int
     emails: list[str]
+    emails_about_incident: int
     archived: int
     drafts: int
     incidents: list[dict[str, Any]]
@@ -188,6 +190,25 @@ def _feeds() -> tuple[Any, Any] | None:
     return FeedsSource, FeedSite
 
 
+def _mail(port: int, to: str) -> Any:
+    """socialplug's EmailSink (the ``email`` extra), else the demo's small stdlib one."""
+    if importlib.util.find_spec("aiosmtplib") is None:
+        return MailSink("127.0.0.1", port, to=to)
+    from ..sinks.email import EmailSink  # noqa: PLC0415
+
+    return cast(Any, EmailSink)("127.0.0.1", port, to=[to], tls="none", digest=True,
+                     sender="Northline monitor <socialplug@northline.example>")  # fmt: skip
+
+
+def _drafts(state: SQLiteStateStore, clock: ManualClock) -> Any:
+    """socialplug's ReplySink with an approval queue, else the demo's drafts store."""
+    try:
+        from ..sinks.replies import ApprovalQueue, ReplySink  # noqa: PLC0415
+    except ImportError:
+        return DraftReplies(state)
+    return ReplySink(ApprovalQueue(state, clock=clock), reply_text, clock=clock)
+
+
 def build_pipeline(
     *,
     mastodon_url: str,
@@ -242,10 +263,10 @@ def build_pipeline(
         detectors=[monitor],
         sinks={
             "support_hook": WebhookSink(webhook_url),
-            "ops_mail": MailSink("127.0.0.1", smtp_port, to="operations@northline.example"),
-            "mgmt_mail": MailSink("127.0.0.1", smtp_port, to="management@northline.example"),
+            "ops_mail": _mail(smtp_port, "operations@northline.example"),
+            "mgmt_mail": _mail(smtp_port, "management@northline.example"),
             "archive": SQLiteSink(archive, table="mentions"),
-            "drafts": DraftReplies(state),
+            "drafts": _drafts(state, clock),
             "recorder": recorder,
         },
         policies={
@@ -275,8 +296,9 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
     _fresh(out)
     world = generate()
     missing = [
-        "the demo's webhook, email and reply-draft sinks are its own small ones "
-        "(socialplug/demo/_local.py); the archive is socialplug.sinks.sql.SQLiteSink"
+        "sinks: socialplug.sinks.webhook.WebhookSink, socialplug.sinks.sql.SQLiteSink, "
+        "socialplug.sinks.replies.ReplySink and socialplug.sinks.email.EmailSink (with the "
+        "'email' extra; else a small stdlib mailer)"
     ]
     feeds = _feeds()
     if feeds is None:
@@ -340,6 +362,10 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
         await anyio.sleep(0.05)
         webhook_requests = len(hook.bodies)
         emails = [str(m["Subject"]).strip() for m in smtp.messages]
+        about = sum(
+            any(w in m.as_string() for w in ("Incident opened", "Escalated to management"))
+            for m in smtp.messages
+        )
     drafts = await drafted(state)
     await state.aclose()
     with sqlite3.connect(out / "archive.db") as db:
@@ -358,6 +384,7 @@ async def _run(out: Path, quiet: bool) -> DemoResult:  # noqa: FBT001
         delivered=delivered,
         webhook_requests=webhook_requests,
         emails=emails,
+        emails_about_incident=about,
         archived=archived,
         drafts=len(drafts),
         incidents=incidents,
