@@ -95,7 +95,7 @@ def main(
             created_at=datetime.fromisoformat(d["created_at"]) if alerting else EPOCH,
             author=Author(handle=d["account"]["acct"]),
             tags=frozenset(find_tags(text)),
-            raw=d,
+            raw={"created_at": d["created_at"]},  # what the sink lines need; the rest is dropped
         )
 
     seen_ids: set[str] = set()
