@@ -45,7 +45,7 @@ def typecheck(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, with every extra installed (pass pytest arguments after --)."""
-    session.install("-e", ".[all]", *group("tests"))
+    session.install("-e", ".[all]", "-e", "examples/plugin_package", *group("tests"))
     session.run("pytest", *session.posargs)
 
 

@@ -149,8 +149,10 @@ def html_to_text(markup: str, /, *, drop_classes: Iterable[str] = ()) -> HTMLTex
 
 
 # Markup the fast tokenizer leaves to the standard parser: comments, doctypes, CDATA,
-# processing instructions and raw-text elements.
-_NEEDS_FULL_PARSER = re.compile(r"<[!?]|<(?:script|style|textarea|title)\b", re.IGNORECASE)
+# processing instructions, raw-text elements, and a "<" that does not start a tag.
+_NEEDS_FULL_PARSER = re.compile(
+    r"<[!?]|<(?:script|style|textarea|title)\b|<(?![a-zA-Z/])|</(?![a-zA-Z])", re.IGNORECASE
+)
 _TAG = re.compile(r"""<(/?)([a-zA-Z][^\s/>]*)([^>"']*(?:(?:"[^"]*"|'[^']*')[^>"']*)*)>""")
 _ATTR = re.compile(r"""([^\s=/>]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 

@@ -78,6 +78,21 @@ class TestVolume:
 
         assert spikes(report) == []
 
+    async def test_no_warmup_waits_for_one_complete_hour(self):
+        """With warmup=0 a key can alert once one complete hour gives a baseline, not before."""
+        early = flat(0.5) + burst(START + timedelta(minutes=30), 60)
+        later = flat(3) + burst(START + timedelta(hours=3), 60)
+
+        too_early = await backtest(
+            early, Monitor(spikes=[Spike(key=everything, warmup=timedelta(0))])
+        )
+        in_time = await backtest(
+            later, Monitor(spikes=[Spike(key=everything, warmup=timedelta(0))])
+        )
+
+        assert spikes(too_early) == []
+        assert len(spikes(in_time)) == 1
+
     async def test_minimum_count(self):
         """A key whose window never reaches min_count never alerts, however rare it is."""
         posts = flat(26, 0) + [

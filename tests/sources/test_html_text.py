@@ -74,3 +74,8 @@ def test_fast_tokenizer_matches_the_standard_parser(pieces):
     assert reference_tidy("".join(parser.parts)) == fast.text
     assert tuple(parser.links) == fast.links
     assert tuple(parser.anchors) == fast.anchors
+
+
+def test_a_stray_angle_bracket_before_a_tag_is_text():
+    """A "<" that opens no tag stays text, as the standard parser has it."""
+    assert "<text" == html_to_text('<<span class="invisible">text<p>').text

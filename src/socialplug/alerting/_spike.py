@@ -321,7 +321,7 @@ class SpikeEngine:
 
     def _hour_baseline(self, st: _KeyState, h: int) -> _Baseline | None:
         complete = h - st.since - 1  # the first hour was partial
-        if complete < self._warmup_h:
+        if complete < max(1, self._warmup_h):  # no complete hour yet: nothing to compare with
             return None
         spec = self.spec
         days = min(complete // 24, self._history_h // 24)
