@@ -74,10 +74,18 @@ def main(
     args = cli(name, argv)
     t0 = now()
     rules_list = load_rules(args.rules)
-    rs = RuleSet(rules_list)
-    route_rules = rs.route_rules
+    rule_ids = [r["id"] for r in rules_list]
+    rule_routes = [r["route"] for r in rules_list]
+
+    def route_rules(matched: list[int]) -> dict[str, list[str]]:
+        """Matched rule indices -> {route: [rule ids]} (what common.RuleSet.route_rules does)."""
+        out: dict[str, list[str]] = {}
+        for i in matched:
+            out.setdefault(rule_routes[i], []).append(rule_ids[i])
+        return out
+
     match = matcher(rules_list)
-    checks = Sinks(args.out, rs)  # only for its counters and checksums; files reopened below
+    checks = Sinks(args.out, None)  # only its counters and checksums; the files are ours
     checks.close()
     st = Stats()
     loads = json.loads

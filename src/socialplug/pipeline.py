@@ -154,6 +154,10 @@ class Pipeline:
         tick_interval: Seconds between detector ticks while following.
         drain_timeout: On stop, seconds to finish in-flight work before giving up on it
             (what did not finish is not committed and is re-read next run).
+        freeze_gc: While running, keep the objects that existed before the run out of the
+            cyclic garbage collector's scans (``gc.freeze()``, undone at the end): with large
+            query sets this saves several percent of the run time. Garbage cycles created
+            before the run are collected only after it.
     """
 
     sources: tuple[Source, ...] = attrs.field(converter=_as_tuple)
@@ -171,6 +175,7 @@ class Pipeline:
     clock: Clock = attrs.field(factory=SystemClock)
     tick_interval: float = 60.0
     drain_timeout: float = 30.0
+    freeze_gc: bool = True
 
     def policy(self, sink: str, /) -> SinkPolicy:
         """The policy of *sink*: from :attr:`policies`, else the sink's own, else defaults."""
