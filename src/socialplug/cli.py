@@ -594,27 +594,21 @@ def _monitor_name(loaded: Any, wanted: str | None) -> str:
 
 def cmd_incidents(args: argparse.Namespace) -> int:
     """``socialplug incidents list|ack|resolve``."""
-    from .alerting import acknowledge  # noqa: PLC0415
+    from .alerting import acknowledge, resolve_incident  # noqa: PLC0415
     from .alerting._escalation import acks_namespace, incidents_namespace  # noqa: PLC0415
 
     loaded = _load(args.file)
     monitor = _monitor_name(loaded, args.monitor)
     store = loaded.pipeline.state
-    if args.action == "resolve":
-        _fail(
-            EXIT_NOT_AVAILABLE,
-            "incidents resolve automatically once their subject has been quiet for the "
-            "monitor's 'incidents.quiet' period; resolving by hand is not available in this "
-            "version (acknowledge it to stop escalation: socialplug incidents ack)",
-        )
+    decide = {"ack": acknowledge, "resolve": resolve_incident}.get(args.action)
 
     async def run() -> Any:
         try:
             records = await store.records(incidents_namespace(monitor))
             acks = await store.records(acks_namespace(monitor))
-            if args.action == "list":
+            if decide is None:
                 return records, acks
-            ok = await acknowledge(
+            ok = await decide(
                 store, args.incident, by=args.by, at=datetime.now(UTC), monitor=monitor
             )
             return ok, acks
@@ -622,13 +616,16 @@ def cmd_incidents(args: argparse.Namespace) -> int:
             await store.aclose()
 
     result, acks = anyio.run(run)
-    if args.action == "ack":
+    if decide is not None:
         if not result:
             _fail(EXIT_NOT_FOUND, f"no open incident {args.incident!r} in monitor {monitor!r}")
+        done = "acknowledged" if args.action == "ack" else "resolved"
         if args.json:
-            _emit_json({"incident": args.incident, "acknowledged_by": args.by})
-        else:
+            _emit_json({"incident": args.incident, f"{done}_by": args.by})
+        elif args.action == "ack":
             print(f"acknowledged {args.incident} as {args.by}; escalation stops at the next tick")
+        else:
+            print(f"resolved {args.incident} as {args.by}; its route is told at the next tick")
         return EXIT_OK
     rows = []
     for record in result.values():
@@ -875,7 +872,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--all", action="store_true", help="purge: every dead letter")
 
-    p = add("incidents", "list or acknowledge incidents", cmd_incidents)
+    p = add("incidents", "list, acknowledge or resolve incidents", cmd_incidents)
     p.add_argument("action", choices=("list", "ack", "resolve"))
     p.add_argument("file", metavar="FILE")
     p.add_argument("incident", nargs="?", metavar="INCIDENT", help="ack/resolve: the incident key")
@@ -923,7 +920,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "command", None) in ("incidents", "approvals") and args.action != "list":
         target = getattr(args, "incident", None) if args.command == "incidents" else args.draft
-        if target is None and not (args.command == "incidents" and args.action == "resolve"):
+        if target is None:
             parser.error(f"{args.command} {args.action} needs the key of what to {args.action}")
     _setup_logging(args)
     try:

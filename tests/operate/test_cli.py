@@ -186,9 +186,14 @@ def test_incidents_list_and_ack(workdir):
     assert "acknowledged" in acked.stdout
     missing = sp("incidents", "ack", "pipeline.toml", "incident:nope", cwd=workdir)
     assert missing.returncode == 4
-    resolve = sp("incidents", "resolve", "pipeline.toml", key, cwd=workdir)
-    assert resolve.returncode == 3
-    assert "not available" in resolve.stderr
+    resolve = sp("incidents", "resolve", "pipeline.toml", key, "--by", "ops", cwd=workdir)
+    assert resolve.returncode == 0, resolve.stderr
+    assert "resolved" in resolve.stdout
+    assert sp("run", "pipeline.toml", "--once", cwd=workdir).returncode == 0
+    still_open = json.loads(sp("incidents", "list", "pipeline.toml", "--json", cwd=workdir).stdout)
+    assert key not in [i["incident"] for i in still_open]
+    gone = sp("incidents", "resolve", "pipeline.toml", key, cwd=workdir)
+    assert gone.returncode == 4
 
 
 def test_approvals(workdir):

@@ -16,6 +16,7 @@ from ._backtest import IncidentReport as IncidentReport
 from ._backtest import backtest as backtest
 from ._digest import Digest as Digest
 from ._escalation import acknowledge as acknowledge
+from ._escalation import resolve_incident as resolve_incident
 from ._gap import Gaps as Gaps
 from ._incidents import Incidents as Incidents
 from ._keys import KeyFunction as KeyFunction
@@ -48,5 +49,6 @@ __all__ = [
     "by_matched",
     "by_route",
     "everything",
+    "resolve_incident",
     "sentiment_of",
 ]

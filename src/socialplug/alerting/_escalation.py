@@ -14,12 +14,24 @@ from ._incidents import IncidentBook
 from ._keys import epoch
 
 
-__all__ = ["acknowledge", "acks_namespace", "due_escalations", "incidents_namespace"]
+__all__ = [
+    "acknowledge",
+    "acks_namespace",
+    "due_escalations",
+    "incidents_namespace",
+    "resolutions_namespace",
+    "resolve_incident",
+]
 
 
 def acks_namespace(monitor: str, /) -> str:
     """The state-store namespace holding the acknowledgements of *monitor*."""
     return f"{monitor}.acks"
+
+
+def resolutions_namespace(monitor: str, /) -> str:
+    """The state-store namespace holding the by-hand resolutions of *monitor*."""
+    return f"{monitor}.resolutions"
 
 
 def incidents_namespace(monitor: str, /) -> str:
@@ -46,6 +58,29 @@ async def acknowledge(
     if not any(isinstance(r, dict) and r.get("key") == incident for r in records.values()):
         return False
     await store.put_record(acks_namespace(monitor), incident, {"by": by, "at": at.isoformat()})
+    return True
+
+
+async def resolve_incident(
+    store: StateStore, incident: str, /, *, by: str, at: datetime, monitor: str = "monitor"
+) -> bool:
+    """
+    Resolve *incident* by hand in *store*, from any process sharing it (the CLI).
+
+    The monitor named *monitor* resolves it at its next tick and tells the incident's route
+    (``incident.resolved``); escalation stops.
+
+    Returns:
+        Whether *incident* is an open incident of *monitor*.
+
+    .. versionadded:: 0.1.0
+    """
+    records = await store.records(incidents_namespace(monitor))
+    if not any(isinstance(r, dict) and r.get("key") == incident for r in records.values()):
+        return False
+    await store.put_record(
+        resolutions_namespace(monitor), incident, {"by": by, "at": at.isoformat()}
+    )
     return True
 
 

@@ -155,16 +155,10 @@ class IncidentBook:
             last = max(record["updated_at"], active if active is not None else 0.0)
             if t - last < quiet:
                 continue
-            del self.open[group]
-            self.by_key.pop(record["key"], None)
-            self.dirty.discard(group)
-            self.gone.add(group)
             minutes = (last - record["opened_at"]) / 60
             out.append(
-                self.make_alert(
-                    record,
-                    "incident.resolved",
-                    "resolved",
+                self._close(
+                    group,
                     now,
                     title=f"Incident resolved: {record['subject']}",
                     summary=(
@@ -176,6 +170,35 @@ class IncidentBook:
                 )
             )
         return out
+
+    def resolve(self, key: str, by: str, at: datetime, /) -> Alert | None:
+        """Resolve incident *key* by hand; return the alert telling so (``None`` if not open)."""
+        group = self.by_key.get(key)
+        if group is None:
+            return None
+        record = self.open[group]
+        minutes = (epoch(at) - record["opened_at"]) / 60
+        return self._close(
+            group,
+            at,
+            title=f"Incident resolved by {by}: {record['subject']}",
+            summary=(
+                f"{by} resolved the incident; {record['posts']} posts and "
+                f"{record['alerts']} alerts over {minutes:.0f} minutes."
+            ),
+            data={"resolved_by": by},
+        )
+
+    def _close(
+        self, group: str, at: datetime, /, *, title: str, summary: str, data: dict[str, Any]
+    ) -> Alert:
+        record = self.open.pop(group)
+        self.by_key.pop(record["key"], None)
+        self.dirty.discard(group)
+        self.gone.add(group)
+        return self.make_alert(
+            record, "incident.resolved", "resolved", at, title=title, summary=summary, data=data
+        )
 
     def acknowledge(self, key: str, by: str, at: datetime, /) -> Alert | None:
         """Mark incident *key* acknowledged; return the alert telling so, once."""

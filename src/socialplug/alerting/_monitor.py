@@ -19,7 +19,14 @@ from ..model import Alert, Post
 from ..routing import Router
 from ..typing import StateStore
 from ._digest import Digest, DigestState
-from ._escalation import acknowledge, acks_namespace, due_escalations, incidents_namespace
+from ._escalation import (
+    acknowledge,
+    acks_namespace,
+    due_escalations,
+    incidents_namespace,
+    resolutions_namespace,
+    resolve_incident,
+)
 from ._gap import Gaps, GapState
 from ._incidents import IncidentBook, Incidents, group_of, summary_of
 from ._keys import epoch
@@ -218,6 +225,15 @@ class Monitor:
                 told = book.acknowledge(key, str(ack["by"]), datetime.fromisoformat(ack["at"]))
                 if told is not None:
                     out.append(told)
+            by_hand = resolutions_namespace(self.name)
+            for key, request in (await store.records(by_hand)).items():
+                await store.delete_record(by_hand, key)
+                closed = book.resolve(
+                    key, str(request["by"]), datetime.fromisoformat(request["at"])
+                )
+                if closed is not None:
+                    out.append(closed)
+                    await store.delete_record(namespace, key)
             for resolved in book.resolve_quiet(now, self._last_active):
                 out.append(resolved)
                 if resolved.incident is not None:
@@ -250,6 +266,17 @@ class Monitor:
             Whether *incident* is open.
         """
         return await acknowledge(
+            self._bound(), incident, by=by, at=self.clock.now(), monitor=self.name
+        )
+
+    async def resolve(self, incident: str, /, *, by: str) -> bool:
+        """
+        Resolve *incident* by hand: the next :meth:`tick` closes it and tells its route.
+
+        Returns:
+            Whether *incident* is open.
+        """
+        return await resolve_incident(
             self._bound(), incident, by=by, at=self.clock.now(), monitor=self.name
         )
 
