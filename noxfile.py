@@ -59,7 +59,7 @@ def docs(session: nox.Session) -> None:
 @nox.session
 def examples(session: nox.Session) -> None:
     """Run every example offline."""
-    session.install("-e", ".[all]")
+    session.install("-e", ".[all]", *group("examples"))
     for script in sorted((ROOT / "examples").glob("*.py")):
         session.run("python", str(script))
 

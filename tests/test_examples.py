@@ -33,8 +33,8 @@ def run(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_every_example_is_covered():
     """Each example script has a test here, has a main() and stays under 80 lines."""
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py"))
-    assert {"etl_job.py", "notebook_quickstart.py", "dead_letters.py"} <= set(scripts)
-    for name in ("etl_job.py", "notebook_quickstart.py", "dead_letters.py"):
+    assert DEDICATED <= set(scripts)
+    for name in sorted(DEDICATED):
         text = (EXAMPLES / name).read_text(encoding="utf-8")
         assert "def main(" in text
         assert len(text.splitlines()) < 80, name
@@ -94,7 +94,25 @@ def test_dead_letters_are_listed_and_replayed(tmp_path):
     assert "tickets opened: 3" in done.stdout
 
 
-DEDICATED = {"etl_job.py", "notebook_quickstart.py", "dead_letters.py"}
+def test_fastapi_webhook_receives_one_signed_push(tmp_path):
+    """The receiver mounted in FastAPI accepts the signed push; the pipeline delivers it."""
+    done = run("fastapi_webhook.py", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "business endpoint: 200 shipped" in lines
+    assert any(line.startswith("webhook: 202 {'id': ") for line in lines), done.stdout
+    assert any(line.startswith("read 1, kept 1,") and "delivered 1," in line for line in lines)
+    assert "arrived: webhook evt-1 by acme: Order 1042 refunded" in lines
+    assert sum(line.startswith("arrived:") for line in lines) == 1
+
+
+DEDICATED = {
+    "etl_job.py",
+    "notebook_quickstart.py",
+    "dead_letters.py",
+    "fastapi_webhook.py",
+}
 
 
 @pytest.mark.parametrize(
