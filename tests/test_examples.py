@@ -4,6 +4,7 @@ Every example runs offline, quickly, and prints what it promises.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -16,11 +17,14 @@ ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 
 
-def run(name: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(
+    name: str, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, str(EXAMPLES / name), *args],
         cwd=cwd,
+        env=None if env is None else {**os.environ, **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -107,11 +111,68 @@ def test_fastapi_webhook_receives_one_signed_push(tmp_path):
     assert sum(line.startswith("arrived:") for line in lines) == 1
 
 
+def check_plots(done: subprocess.CompletedProcess[str], tmp_path: Path) -> list[str]:
+    """The two PNG files are printed, exist under *tmp_path*, and are real PNG images."""
+    assert done.returncode == 0, done.stderr
+    assert "36 posts, sentiment by" in done.stdout
+    hours = [line.split() for line in done.stdout.splitlines() if line[:3] in {"06:", "10:"}]
+    assert hours == [["06:00", "9"], ["10:00", "1"]]
+    plots = [Path(line[6:]) for line in done.stdout.splitlines() if line.startswith("plot: ")]
+    assert sorted(p.name for p in plots) == ["sentiment_split.png", "volume_per_hour.png"]
+    for plot in plots:
+        assert plot.is_relative_to(tmp_path)
+        data = plot.read_bytes()
+        assert data.startswith(b"\x89PNG\r\n\x1a\n"), plot
+        assert len(data) > 1000, plot
+    return done.stdout.splitlines()
+
+
+def test_notebook_dataframe_plots_volume_and_sentiment(tmp_path):
+    """Volume per hour and the sentiment split are computed and plotted to PNG files."""
+    pytest.importorskip("vaderSentiment", reason="the sentiment extra is not installed")
+    done = run("notebook_dataframe.py", cwd=tmp_path, env={"TMPDIR": str(tmp_path)})
+
+    lines = check_plots(done, tmp_path)
+    assert "36 posts, sentiment by VADER (English posts only)" in lines
+    split = dict(line.split() for line in lines if line.split()[:1] == ["unscored"])
+    assert split == {"unscored": "9"}  # the German, French and Spanish posts
+
+
+def test_notebook_dataframe_without_vader(tmp_path):
+    """Without VADER the keyword lexicon labels every post."""
+    script = EXAMPLES / "notebook_dataframe.py"
+    code = (
+        "import runpy, sys; sys.modules['vaderSentiment'] = None; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    lines = check_plots(done, tmp_path)
+    assert "36 posts, sentiment by keyword lexicon" in lines
+    counts = {
+        parts[0]: int(parts[1])
+        for parts in map(str.split, lines)
+        if parts[:1] in (["positive"], ["negative"], ["neutral"])
+    }
+    assert sum(counts.values()) == 36
+    assert counts["negative"] > 0
+    assert counts["positive"] > 0
+
+
 DEDICATED = {
     "etl_job.py",
     "notebook_quickstart.py",
     "dead_letters.py",
     "fastapi_webhook.py",
+    "notebook_dataframe.py",
 }
 
 
