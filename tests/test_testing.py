@@ -30,6 +30,7 @@ from socialplug.testing import (
     make_post,
     serve,
 )
+from socialplug.testing.mastodon import MastodonServer
 
 
 OWN_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "testing"
@@ -372,3 +373,34 @@ def test_serve_is_usable_from_async_code():
                 return (await client.get(server.url + "/")).status_code
 
     assert anyio.run(main) == 200
+
+
+class TestMastodonServerPosting:
+    """The Mastodon imitation accepts replies the way Mastodon does."""
+
+    def test_post_needs_the_token_and_a_text(self):
+        """No or a wrong token answers 401; a body without ``status`` answers 422."""
+        with MastodonServer(token="t0k") as server:
+            url = f"{server.url}/api/v1/statuses"
+            assert httpx.post(url, json={"status": "hi"}).status_code == 401
+            wrong = httpx.post(url, json={"status": "hi"}, headers={"Authorization": "Bearer x"})
+            assert wrong.status_code == 401
+            empty = httpx.post(url, json={}, headers={"Authorization": "Bearer t0k"})
+            assert empty.status_code == 422
+
+    def test_idempotency_key_posts_once(self):
+        """A repeated Idempotency-Key returns the first status: one status per key."""
+        with MastodonServer(token="t0k") as server:
+            url = f"{server.url}/api/v1/statuses"
+            headers = {"Authorization": "Bearer t0k", "Idempotency-Key": "draft-1"}
+            body = {"status": "Sorry <late>", "in_reply_to_id": "42"}
+            first = httpx.post(url, json=body, headers=headers).json()
+            again = httpx.post(url, json=body, headers=headers).json()
+            other = httpx.post(url, json=body, headers={**headers, "Idempotency-Key": "d2"})
+            timeline = httpx.get(f"{server.url}/api/v1/timelines/public").json()
+
+        assert again["id"] == first["id"]
+        assert other.json()["id"] != first["id"]
+        assert first["in_reply_to_id"] == "42"
+        assert first["content"] == "<p>Sorry &lt;late&gt;</p>"
+        assert sorted(s["id"] for s in timeline) == sorted([first["id"], other.json()["id"]])

@@ -1,6 +1,9 @@
 """
 A Mastodon-like server on loopback, fed with recorded or generated statuses.
 
+Replies post with ``POST /api/v1/statuses`` (bearer token required; a repeated
+``Idempotency-Key`` returns the status made the first time).
+
 It answers the client API the Mastodon source uses: hashtag (``any[]``/``all[]``/``none[]``),
 public, local, account, list and home timelines, notifications (``types[]``) and v2 search,
 with ``max_id``/``since_id``/``min_id``/``limit`` paging and ``Link`` headers, ``X-RateLimit-*``
@@ -17,6 +20,7 @@ heartbeats::
 from __future__ import annotations
 
 import copy
+import html
 import itertools
 import json
 import threading
@@ -152,6 +156,7 @@ class MastodonServer(LoopbackServer):
         self._statuses: dict[str, dict[str, Any]] = {}
         self._notifications: list[dict[str, Any]] = []
         self._notification_ids = itertools.count(1)
+        self._idempotent: dict[str, dict[str, Any]] = {}
         super().__init__(rate_limit=rate_limit, rate_window=rate_window)
         for status in statuses:
             self._statuses[str(status["id"])] = dict(status)
@@ -285,6 +290,8 @@ class MastodonServer(LoopbackServer):
             if not self._authorized(request, private=private):
                 return self._unauthorized()
             return Response(status=200, json={})
+        if path == "/api/v1/statuses" and request.method == "POST":
+            return self._post_status(request)
         if path.startswith("/api/v1/statuses/"):
             with self._lock:
                 status = self._statuses.get(path.rsplit("/", 1)[-1])
@@ -300,6 +307,32 @@ class MastodonServer(LoopbackServer):
         if path == "/api/v2/search":
             return Response(json={"accounts": [], "statuses": page, "hashtags": []})
         return Response(json=page, headers={"Link": link} if link else {})
+
+    def _post_status(self, request: Request) -> Response:
+        """``POST /api/v1/statuses`` (JSON body): publish a status as the token's account; a
+        repeated ``Idempotency-Key`` returns the status it made the first time."""
+        if not self._authorized(request, private=True) or not request.headers.get("authorization"):
+            return self._unauthorized()
+        try:
+            body = request.json()
+            text = str(body["status"])
+        except (ValueError, KeyError, TypeError):
+            return Response(status=422, json={"error": "Validation failed: Text can't be blank"})
+        key = request.headers.get("idempotency-key")
+        with self._lock:
+            made = self._idempotent.get(key) if key else None
+        if made is not None:
+            return Response(json=made)
+        made = self.add_status(
+            content=f"<p>{html.escape(text)}</p>",
+            username="brand",
+            in_reply_to_id=body.get("in_reply_to_id"),
+            visibility=str(body.get("visibility") or "public"),
+        )
+        if key:
+            with self._lock:
+                self._idempotent[key] = made
+        return Response(json=made)
 
     def _page(
         self, request: Request, items: list[dict[str, Any]]
