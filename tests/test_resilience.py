@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -77,40 +76,11 @@ def test_sigkill_at_random_moments_loses_nothing_and_delivers_once(tmp_path):
 
 def test_sigterm_drains_commits_and_exits_zero(tmp_path):
     """An async service with handle_signals=True stops on SIGTERM with exit status 0."""
-    script = tmp_path / "svc.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import json, sys, anyio
-            from socialplug import Page, Pipeline, SQLiteStateStore
-            from socialplug.testing import CollectingSink, make_post
-
-            class Ticker:
-                name = "ticker"
-                async def pages(self, cursor, /, *, follow):
-                    n = int(cursor or 0)
-                    while True:
-                        n += 1
-                        yield Page(posts=[make_post(id=str(n))], cursor=str(n))
-                        if n == 3:
-                            print("ready", flush=True)
-                        await anyio.sleep(0.01)
-                async def aclose(self):
-                    pass
-
-            async def main():
-                sink = CollectingSink()
-                p = Pipeline(sources=[Ticker()], sinks={"s": sink}, state=SQLiteStateStore(sys.argv[1]))
-                report = await p.run(handle_signals=True)
-                print(json.dumps({"delivered": len(sink.deliveries), "by": report.stopped_by}))
-
-            anyio.run(main)
-            """
-        )
-    )
     db = tmp_path / "s.db"
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(WORKERS / "ticker_service.py"), str(db), "async"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert "ready" == proc.stdout.readline().strip()
     time.sleep(0.1)
@@ -119,7 +89,7 @@ def test_sigterm_drains_commits_and_exits_zero(tmp_path):
 
     assert 0 == proc.returncode
     result = json.loads(out.strip().splitlines()[-1])
-    assert "SIGTERM" == result["by"]
+    assert "SIGTERM" == result["stopped"]
     cursor = sqlite3.connect(db).execute("SELECT cursor FROM cursors").fetchone()[0]
     assert result["delivered"] == int(cursor)
 

@@ -14,10 +14,14 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 from socialplug import Pipeline
 from socialplug.sync import collect, iter_posts, run_once
 from socialplug.testing import CollectingSink, StaticSource, make_post
+
+
+WORKERS = Path(__file__).parent / "workers"
 
 
 def pipeline() -> tuple[Pipeline, CollectingSink]:
@@ -93,38 +97,11 @@ def test_collect_and_iter_posts_stop_at_the_limit():
 
 def test_ctrl_c_stops_cleanly_and_commits(tmp_path):
     """SIGINT during a following run drains, commits what completed and exits 0."""
-    script = tmp_path / "service.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-            import json, sys, anyio
-            from socialplug import Page, Pipeline, SQLiteStateStore
-            from socialplug.sync import run
-            from socialplug.testing import CollectingSink, make_post
-
-            class Ticker:
-                name = "ticker"
-                async def pages(self, cursor, /, *, follow):
-                    n = int(cursor or 0)
-                    while True:
-                        n += 1
-                        yield Page(posts=[make_post(id=str(n))], cursor=str(n))
-                        if n == 3:
-                            print("ready", flush=True)
-                        await anyio.sleep(0.01)
-                async def aclose(self):
-                    pass
-
-            sink = CollectingSink()
-            store = SQLiteStateStore(sys.argv[1])
-            report = run(Pipeline(sources=[Ticker()], sinks={"s": sink}, state=store))
-            print(json.dumps({"delivered": len(sink.deliveries), "stopped": report.stopped_by}), flush=True)
-            """
-        )
-    )
     db = tmp_path / "s.db"
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True
+        [sys.executable, str(WORKERS / "ticker_service.py"), str(db), "sync"],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert "ready" == proc.stdout.readline().strip()
     time.sleep(0.2)

@@ -8,8 +8,6 @@ responses into retryable and permanent failures, and builds the tenacity retry l
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import httpx
 
 from ._retry import (
@@ -41,8 +39,6 @@ __all__ = [
     "transport_delivery_error",
     "transport_fetch_error",
 ]
-
-T = TypeVar("T")
 
 USER_AGENT = "socialplug/0.1 (+https://github.com/socialplug/socialplug)"
 

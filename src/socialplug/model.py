@@ -57,10 +57,6 @@ def _utc(value: object) -> datetime:
     raise TypeError(msg)
 
 
-def _utc_or_none(value: datetime | None) -> datetime | None:
-    return None if value is None else _utc(value)
-
-
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if value is None or (isinstance(value, MappingProxyType) and not value):
         return _EMPTY

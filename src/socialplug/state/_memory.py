@@ -4,7 +4,6 @@ A state store in memory: for tests and throwaway notebook runs (lost on exit).
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -107,7 +106,3 @@ class MemoryStateStore:
 
     async def aclose(self) -> None:
         """Nothing to release."""
-
-    def snapshot(self) -> dict[str, Any]:
-        """Return a deep copy of the cursors (handy in tests)."""
-        return copy.deepcopy({"cursors": self._cursors})

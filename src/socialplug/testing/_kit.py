@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -126,8 +126,3 @@ class FailingSink:
 
     async def aclose(self) -> None:
         """Nothing to release."""
-
-
-def flatten(pages: Iterable[Page]) -> list[Post]:
-    """All posts of *pages*, in order."""
-    return [p for page in pages for p in page.posts]
