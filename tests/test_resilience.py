@@ -4,8 +4,6 @@ Crash safety under SIGKILL, graceful SIGTERM, and bounded memory under backpress
 
 from __future__ import annotations
 
-import json
-import os
 import random
 import signal
 import sqlite3
@@ -16,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-
-WORKERS = Path(__file__).parent / "workers"
+from signal_support import WORKERS, signal_ticker
 
 
 def delivered(sink_db: Path) -> int:
@@ -76,21 +73,10 @@ def test_sigkill_at_random_moments_loses_nothing_and_delivers_once(tmp_path):
 
 def test_sigterm_drains_commits_and_exits_zero(tmp_path):
     """An async service with handle_signals=True stops on SIGTERM with exit status 0."""
-    db = tmp_path / "s.db"
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKERS / "ticker_service.py"), str(db), "async"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert "ready" == proc.stdout.readline().strip()
-    time.sleep(0.1)
-    os.kill(proc.pid, signal.SIGTERM)
-    out, _ = proc.communicate(timeout=30)
+    returncode, result, cursor = signal_ticker(tmp_path / "s.db", "async", signal.SIGTERM)
 
-    assert 0 == proc.returncode
-    result = json.loads(out.strip().splitlines()[-1])
+    assert 0 == returncode
     assert "SIGTERM" == result["stopped"]
-    cursor = sqlite3.connect(db).execute("SELECT cursor FROM cursors").fetchone()[0]
     assert result["delivered"] == int(cursor)
 
 

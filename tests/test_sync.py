@@ -6,22 +6,16 @@ The blocking facade works in a plain script, a worker thread and inside a runnin
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
-import time
-from pathlib import Path
 
+from signal_support import signal_ticker
 from socialplug import Pipeline
 from socialplug.sync import collect, iter_posts, run_once
 from socialplug.testing import CollectingSink, StaticSource, make_post
-
-
-WORKERS = Path(__file__).parent / "workers"
 
 
 def pipeline() -> tuple[Pipeline, CollectingSink]:
@@ -97,21 +91,8 @@ def test_collect_and_iter_posts_stop_at_the_limit():
 
 def test_ctrl_c_stops_cleanly_and_commits(tmp_path):
     """SIGINT during a following run drains, commits what completed and exits 0."""
-    db = tmp_path / "s.db"
-    proc = subprocess.Popen(
-        [sys.executable, str(WORKERS / "ticker_service.py"), str(db), "sync"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert "ready" == proc.stdout.readline().strip()
-    time.sleep(0.2)
-    os.kill(proc.pid, signal.SIGINT)
-    out, _ = proc.communicate(timeout=30)
+    returncode, result, cursor = signal_ticker(tmp_path / "s.db", "sync", signal.SIGINT)
 
-    assert 0 == proc.returncode
-    result = json.loads(out.strip().splitlines()[-1])
+    assert 0 == returncode
     assert "stop" == result["stopped"]
-    import sqlite3
-
-    cursor = sqlite3.connect(db).execute("SELECT cursor FROM cursors").fetchone()[0]
     assert result["delivered"] == int(cursor)
