@@ -92,6 +92,15 @@ def host_of(url: str) -> str:
         return "?"
 
 
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON object, or ``{}`` when the body is empty, not JSON or not an object."""
+    try:
+        answer = response.json()
+    except ValueError:
+        return {}
+    return answer if isinstance(answer, dict) else {}
+
+
 @attrs.define(eq=False)
 class HttpSinkBase(ClientOwner):
     """

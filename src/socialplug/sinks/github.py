@@ -18,7 +18,7 @@ from .._http import delivery_error, retry_after
 from ..exceptions import DeliveryError
 from ..model import Alert, Delivery, Item
 from ..typing import StateStore
-from ._base import HttpSinkBase, Memo, deliver_each, register_secrets
+from ._base import HttpSinkBase, Memo, deliver_each, json_object, register_secrets
 from ._render import card, markdown_escape, more_line, one_line, status_of, truncate
 
 
@@ -128,11 +128,7 @@ class GitHubIssuesSink(HttpSinkBase):
             method, f"{self.base_url.rstrip('/')}/repos/{self.repo}{path}",
             what=f"GitHub {self.repo}", json=dict(body), headers=self._headers,
         )  # fmt: skip
-        try:
-            answer = response.json()
-        except ValueError:
-            return {}
-        return answer if isinstance(answer, dict) else {}
+        return json_object(response)
 
     async def _send(self, delivery: Delivery) -> None:
         item = delivery.item

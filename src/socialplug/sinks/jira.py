@@ -16,7 +16,7 @@ import attrs
 
 from ..model import Alert, Delivery, Item
 from ..typing import StateStore
-from ._base import HttpSinkBase, Memo, deliver_each, register_secrets
+from ._base import HttpSinkBase, Memo, deliver_each, json_object, register_secrets
 from ._render import card, more_line, one_line, status_of, truncate
 
 
@@ -144,13 +144,7 @@ class JiraSink(HttpSinkBase):
             what=f"Jira {self.project}", json=dict(body),
             auth=(self.email, self.api_token), headers={"Accept": "application/json"},
         )  # fmt: skip
-        if not response.content:
-            return {}
-        try:
-            answer = response.json()
-        except ValueError:
-            return {}
-        return answer if isinstance(answer, dict) else {}
+        return json_object(response)
 
     async def _send(self, delivery: Delivery) -> None:
         item = delivery.item

@@ -14,7 +14,7 @@ import attrs
 
 from ..model import Alert, Delivery, Item
 from ..typing import StateStore
-from ._base import HttpSinkBase, Memo, deliver_each, register_secrets
+from ._base import HttpSinkBase, Memo, deliver_each, json_object, register_secrets
 from ._render import card, more_line, one_line, status_of, truncate
 
 
@@ -98,11 +98,7 @@ class ZendeskSink(HttpSinkBase):
             method, f"{self.base_url.rstrip('/')}/api/v2{path}", what="Zendesk",
             json=dict(body), auth=(f"{self.email}/token", self.api_token), headers=headers,
         )  # fmt: skip
-        try:
-            answer = response.json()
-        except ValueError:
-            return {}
-        return answer if isinstance(answer, dict) else {}
+        return json_object(response)
 
     async def _send(self, delivery: Delivery) -> None:
         item = delivery.item
