@@ -13,6 +13,9 @@ socialplug / baseline (1.0 = no overhead).
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
+import statistics
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -74,7 +77,7 @@ async def timed(fn: Callable[[], Awaitable[Any]]) -> float:
 
 def report(name: str, n: int, ours: float, base: float) -> None:
     print(
-        f"{name:<28} socialplug {n / ours:>10,.0f}/s   baseline {n / base:>10,.0f}/s   "
+        f"{name:<30} socialplug {n / ours:>10,.0f}/s   baseline {n / base:>10,.0f}/s   "
         f"ratio {base / ours:.2f}"
     )
 
@@ -136,19 +139,33 @@ async def bench_pg(batch: list[Delivery], size: int, repeat: int) -> None:
 
 
 class Best:
-    """The best time of each contender over several rounds, run in alternating order."""
+    """
+    The times of each contender over several rounds, run in rotating order; the best counts,
+    the median is shown beside it.
+    """
 
     def __init__(self) -> None:
-        self.times: dict[str, float] = {}
+        self.times: dict[str, list[float]] = {}
+        self.cpu: dict[str, list[float]] = {}
 
-    async def pair(self, name: str, round_: int, ours: Any, bare: Any) -> None:
-        order = [("ours", ours), ("bare", bare)]
-        for who, fn in order if round_ % 2 == 0 else order[::-1]:
-            key = f"{name}/{who}"
-            self.times[key] = min(self.times.get(key, float("inf")), await timed(fn))
+    async def pair(self, name: str, round_: int, ours: Any, bare: Any, **more: Any) -> None:
+        order = [("ours", ours), ("bare", bare), *more.items()]
+        shift = round_ % len(order)
+        for who, fn in order[shift:] + order[:shift]:
+            cpu = time.process_time()
+            self.times.setdefault(f"{name}/{who}", []).append(await timed(fn))
+            self.cpu.setdefault(f"{name}/{who}", []).append(time.process_time() - cpu)
 
-    def report(self, name: str, n: int) -> None:
-        report(name, n, self.times[f"{name}/ours"], self.times[f"{name}/bare"])
+    def report(self, name: str, n: int, bare: str = "bare", label: str | None = None) -> None:
+        ours, base = self.times[f"{name}/ours"], self.times[f"{name}/{bare}"]
+        report(label or name, n, min(ours), min(base))
+        if len(ours) > 2:  # the median, and this process's CPU time per message (least)
+            cpu_ours = min(self.cpu[f"{name}/ours"]) / n * 1e6
+            cpu_base = min(self.cpu[f"{name}/{bare}"]) / n * 1e6
+            print(
+                f"{'  median, CPU per message':<30} {n / statistics.median(ours):>10,.0f}/s"
+                f" {cpu_ours:3.0f} us  {n / statistics.median(base):>10,.0f}/s {cpu_base:3.0f} us"
+            )
 
 
 async def bench_redis(batch: list[Delivery], size: int, repeat: int) -> None:
@@ -225,6 +242,7 @@ async def bench_nats(batch: list[Delivery], size: int, repeat: int) -> None:
     nc = await nats.connect(NATS)
     js = nc.jetstream()
     best = Best()
+    n_msgs = len(batch)
     for round_ in range(repeat):
         ours_s, base_s = f"bench_{uuid.uuid4().hex[:8]}", f"bench_{uuid.uuid4().hex[:8]}"
         await js.add_stream(StreamConfig(name=ours_s, subjects=[f"{ours_s}.p"]))
@@ -257,17 +275,17 @@ async def bench_nats(batch: list[Delivery], size: int, repeat: int) -> None:
             async for page in source.pages(None, follow=False):
                 n += len(page.posts)
                 await source.commit(page.cursor)
-            assert n == len(batch), n
-
-        async def consume_bare(stream: str = base_s) -> None:
-            config = ConsumerConfig(durable_name="c", ack_policy=AckPolicy.EXPLICIT)
-            sub = await js.pull_subscribe(f"{stream}.p", durable="c", stream=stream, config=config)
-            n = 0
-            while True:
-                try:
-                    msgs = await sub.fetch(size, timeout=0.2)
-                except TimeoutError:
+                if n == n_msgs:
                     break
+            assert n == n_msgs, n
+
+        async def consume_fetch(stream: str = base_s) -> None:
+            # The nats-py way: fetch a batch, decode it, ack each message.
+            config = ConsumerConfig(durable_name="f", ack_policy=AckPolicy.EXPLICIT)
+            sub = await js.pull_subscribe(f"{stream}.p", durable="f", stream=stream, config=config)
+            n = 0
+            while n < n_msgs:
+                msgs = await sub.fetch(size, timeout=1)
                 for m in msgs:
                     item_from_dict(loads(m.data))
                 for m in msgs:
@@ -275,14 +293,55 @@ async def bench_nats(batch: list[Delivery], size: int, repeat: int) -> None:
                 n += len(msgs)
             await nc.flush()
             await sub.unsubscribe()
-            assert n == len(batch), n
+            assert n == n_msgs, n
 
-        # Both consumer loops end with one idle fetch of 0.2 s, inside both timings.
-        await best.pair("NATS JetStream source", round_, consume_ours, consume_bare)
+        async def consume_pull(stream: str = base_s) -> None:
+            # By hand, the way the source reads: pull requests on an inbox, the next one sent
+            # before the current batch is decoded and acked, one flush per batch.
+            config = ConsumerConfig(
+                durable_name="p", ack_policy=AckPolicy.EXPLICIT, max_ack_pending=4 * size
+            )
+            await js.add_consumer(stream, config)
+            got: list[Any] = []
+            done = asyncio.Event()
+
+            async def on_message(m: Any) -> None:
+                if m.data:
+                    got.append(m)
+                    if len(got) >= size:
+                        done.set()
+                else:  # a status: the request ended
+                    done.set()
+
+            inbox = nc.new_inbox()
+            sub = await nc.subscribe(inbox, cb=on_message)
+            request = json.dumps({"batch": size, "expires": 1_000_000_000, "no_wait": True})
+            subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.p"
+            await nc.publish(subject, request.encode(), reply=inbox)
+            n = 0
+            while n < n_msgs:
+                await done.wait()
+                done.clear()
+                msgs, got[:] = got[:], []
+                await nc.publish(subject, request.encode(), reply=inbox)
+                for m in msgs:
+                    item_from_dict(loads(m.data))
+                for m in msgs:
+                    await m.ack()
+                await nc.flush()
+                n += len(msgs)
+            await sub.unsubscribe()
+            assert n == n_msgs, n
+
+        # Each loop stops once it has read every message (no idle wait at the end).
+        await best.pair(
+            "NATS JetStream source", round_, consume_ours, consume_fetch, pull=consume_pull
+        )
         await js.delete_stream(ours_s)
         await js.delete_stream(base_s)
     best.report("NATS JetStream sink", len(batch))
-    best.report("NATS JetStream source", len(batch))
+    best.report("NATS JetStream source", len(batch), label="NATS JetStream source (fetch)")
+    best.report("NATS JetStream source", len(batch), "pull", "NATS JetStream source (pull)")
     await nc.close()
 
 

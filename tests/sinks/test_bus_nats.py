@@ -125,6 +125,156 @@ async def test_errors_are_classified(stream, unused_tcp_port):
     assert "pw5ecret" not in str(refused.value) + repr(down)
 
 
+async def test_a_commit_acknowledges_every_earlier_page(stream):
+    """The runtime may commit only the last of several finished pages: all get acked."""
+    import nats
+
+    sink = sink_for(stream)
+    await sink.deliver(deliveries([make_post(i) for i in range(9)]))
+    await sink.aclose()
+    nc = await nats.connect(URL)
+    source = NatsJetStreamSource(stream, durable="d", client=nc, batch_size=3, idle=0.5)
+    pages = [p async for p in source.pages(None, follow=False)]
+    await source.commit(pages[-1].cursor)
+    info = await nc.jetstream().consumer_info(stream, "d")
+    again = await drain(source)
+    await source.aclose()
+    await nc.close()
+
+    assert [len(p.posts) for p in pages] == [3, 3, 3]
+    assert info.num_ack_pending == 0
+    assert again == []
+
+
+async def test_a_waiting_request_hands_on_what_arrives(stream):
+    """In follow mode a page comes as soon as posts arrive, not after a full batch or max_wait."""
+    import anyio
+
+    sink = sink_for(stream)
+    await sink.deliver(deliveries([make_post(0)]))  # creates the stream
+    source = NatsJetStreamSource(stream, durable="d", servers=URL, batch_size=100, max_wait=10)
+    pages = source.pages(None, follow=True)
+    first = await anext(pages)
+    await source.commit(first.cursor)
+
+    async def publish_soon() -> None:
+        await anyio.sleep(0.3)
+        await sink.deliver(deliveries([make_post(1), make_post(2)]))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(publish_soon)
+        start = anyio.current_time()
+        second = await anext(pages)
+        waited = anyio.current_time() - start
+    await source.commit(second.cursor)
+    await pages.aclose()
+    await source.aclose()
+    await sink.aclose()
+
+    assert [p.key for p in first.posts] == [make_post(0).key]
+    assert [p.key for p in second.posts] == [make_post(1).key, make_post(2).key]
+    assert waited < 5
+
+
+async def test_the_consumer_is_created_for_reading_ahead(stream):
+    """A new durable consumer acks explicitly and lets four pages (at least 1,000) wait."""
+    import nats
+
+    sink = sink_for(stream)
+    await sink.deliver(deliveries([make_post(1)]))
+    await sink.aclose()
+    nc = await nats.connect(URL)
+    made = {}
+    for durable, options in {
+        "small": {"batch_size": 10},
+        "large": {"batch_size": 700},
+        "given": {"max_ack_pending": 123},
+    }.items():
+        source = NatsJetStreamSource(stream, durable=durable, client=nc, idle=0.2, **options)
+        await drain(source)
+        info = await nc.jetstream().consumer_info(stream, durable)
+        made[durable] = (info.config.max_ack_pending, str(info.config.ack_policy))
+    await nc.close()
+
+    assert made == {
+        "small": (1000, "explicit"),
+        "large": (2800, "explicit"),
+        "given": (123, "explicit"),
+    }
+
+
+async def test_a_durable_consumer_that_does_not_fit_is_refused(stream):
+    """AckAll, AckNone, push consumers and another filter give a clear permanent error."""
+    import nats
+    from nats.js.api import AckPolicy, ConsumerConfig, StreamConfig
+
+    nc = await nats.connect(URL)
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=stream, subjects=[f"{stream}.>"]))
+    sink = sink_for(stream)
+    await sink.deliver(deliveries([make_post(1)]))
+    await sink.aclose()
+    await js.add_consumer(stream, ConsumerConfig(durable_name="all", ack_policy=AckPolicy.ALL))
+    await js.add_consumer(stream, ConsumerConfig(durable_name="none", ack_policy=AckPolicy.NONE))
+    await js.add_consumer(
+        stream,
+        ConsumerConfig(
+            durable_name="push", ack_policy=AckPolicy.EXPLICIT, deliver_subject="somewhere"
+        ),
+    )
+    await js.add_consumer(
+        stream,
+        ConsumerConfig(
+            durable_name="other", ack_policy=AckPolicy.EXPLICIT, filter_subject=f"{stream}.x"
+        ),
+    )
+    errors = {}
+    for durable in ("all", "none", "push", "other"):
+        source = NatsJetStreamSource(
+            stream, subject=f"{stream}.posts", durable=durable, client=nc, idle=0.2
+        )
+        with pytest.raises(FetchError) as caught:
+            await drain(source)
+        errors[durable] = caught.value
+    info = await js.consumer_info(stream, "all")
+    await nc.close()
+
+    assert not any(e.retryable for e in errors.values())
+    assert "policy 'all'" in str(errors["all"])
+    assert "needs 'explicit'" in str(errors["none"])
+    assert "push consumer" in str(errors["push"])
+    assert f"{stream}.x" in str(errors["other"])
+    assert info.num_ack_pending == info.delivered.consumer_seq == 0  # nothing was read
+
+
+async def test_a_deleted_consumer_is_a_permanent_error(stream):
+    """JetStream ends a waiting pull request with 409 Consumer Deleted: not retryable."""
+    import anyio
+    import nats
+
+    sink = sink_for(stream)
+    await sink.deliver(deliveries([make_post(1)]))
+    await sink.aclose()
+    nc = await nats.connect(URL)
+    source = NatsJetStreamSource(stream, durable="d", client=nc, max_wait=10)
+    pages = source.pages(None, follow=True)
+    await source.commit((await anext(pages)).cursor)
+
+    async def delete_soon() -> None:
+        await anyio.sleep(0.3)
+        await nc.jetstream().delete_consumer(stream, "d")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(delete_soon)
+        with pytest.raises(FetchError) as caught:
+            await anext(pages)
+    await pages.aclose()
+    await nc.close()
+
+    assert "409" in str(caught.value)
+    assert not caught.value.retryable
+
+
 @pytest.mark.slow
 def test_consumer_killed_mid_page_loses_nothing(stream, tmp_path):
     """

@@ -1,11 +1,13 @@
 """
 NATS JetStream: :class:`NatsJetStreamSink` publishes with ``Nats-Msg-Id`` (server-side dedupe);
 :class:`NatsJetStreamSource` reads through a durable pull consumer with explicit acks, sent
-only once the pipeline handled a page.
+only once the pipeline handled a page, and asks for the next page while the pipeline handles
+the current one.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
@@ -15,7 +17,7 @@ import attrs
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
 from ..model import Delivery, Malformed, Page, Post
 from ..pipeline import SinkPolicy
-from ._codec import ITEM_KEY, ROUTE, decode, encode, load_cursor, make_page
+from ._codec import ITEM_KEY, ROUTE, decode, dump_cursor, encode, load_cursor, make_page
 
 
 if TYPE_CHECKING:
@@ -196,27 +198,97 @@ class NatsJetStreamSink:
         await self._conn.close()
 
 
+_NEXT: Final = "$JS.API.CONSUMER.MSG.NEXT"
+_GRACE: Final = 2.0  # seconds past a pull request's expiry before it counts as lost
+#: Words of the 409 answers to a pull request that asking again does not cure.
+_LASTING: Final = ("Deleted", "push based", "Exceeded MaxRequest", "Exceeds MaxBytes")
+
+
+@attrs.define(eq=False)
+class _Puller:
+    """
+    One pull request at a time on a private inbox. The request asks for up to *batch*
+    messages with ``no_wait`` and an expiry: JetStream sends what is there at once, or waits
+    up to the expiry for the first message, then ends the request with a status message
+    (404/408). The messages land in :attr:`got` through the subscription's callback.
+    """
+
+    nc: nats.aio.client.Client = attrs.field(repr=False)
+    subject: str
+    inbox: str
+    batch: int
+    got: list[nats.aio.msg.Msg] = attrs.field(factory=list, repr=False)
+    problem: str | None = None
+    _asked: int = 0
+    _done: anyio.Event = attrs.field(factory=anyio.Event, repr=False)
+
+    async def on_message(self, msg: nats.aio.msg.Msg) -> None:
+        headers = msg.headers
+        if msg.data or not headers or "Status" not in headers:
+            self.got.append(msg)
+            self._asked -= 1
+            if self._asked <= 0:
+                self._done.set()
+            return
+        status = headers["Status"]
+        if status == "100":  # an idle heartbeat
+            return
+        if status not in ("404", "408"):  # 409: leadership change, consumer deleted, ...
+            self.problem = f"{status} {headers.get('Description', '')}".strip()
+        self._asked = 0
+        self._done.set()
+
+    @property
+    def lasting(self) -> bool:
+        """Whether :attr:`problem` will not go away by asking again."""
+        return any(p in (self.problem or "") for p in _LASTING)
+
+    async def ask(self, wait: float) -> None:
+        """Send the next pull request, waiting at most *wait* seconds for a first message."""
+        self._asked = self.batch
+        self._done = anyio.Event()
+        expires = max(int(wait * 1e9) - 100_000, 1_000_000)
+        request = b'{"batch":%d,"expires":%d,"no_wait":true}' % (self.batch, expires)
+        await self.nc.publish(self.subject, request, reply=self.inbox)
+
+    async def answer(self, wait: float) -> list[nats.aio.msg.Msg]:
+        """Wait for the request to end and return what it brought (and any stragglers)."""
+        with anyio.move_on_after(wait + _GRACE):
+            await self._done.wait()
+        got, self.got = self.got, []
+        return got
+
+
 @attrs.define(eq=False)
 class NatsJetStreamSource:
     """
     Read posts from a JetStream stream through a durable pull consumer (explicit acks).
 
     A message is acknowledged only when the runtime calls :meth:`commit` with its page's
-    cursor (the JSON list of the page's stream sequences), i.e. once every post of the page
-    was handled. A message not acknowledged within *ack_wait* seconds (a crashed or stuck
-    worker) is delivered again, to this or another worker of the same *durable* consumer.
-    Several processes share the work by using the same *durable* name.
+    cursor (the JSON list of the page's stream sequences), i.e. once every post of that page
+    and of every earlier page was handled: the commit acknowledges those earlier pages too. A
+    message not acknowledged within *ack_wait* seconds (a crashed or stuck worker) is
+    delivered again, to this or another worker of the same *durable* consumer. Several
+    processes share the work by using the same *durable* name.
+
+    The next page is requested from JetStream before the current one is handed on, so the
+    server sends it while the pipeline handles the current page.
 
     Args:
         stream: The stream to read.
         subject: The subject filter of the consumer (``"posts.>"``); ``None`` for all.
-        durable: The durable consumer's name (created if missing, shared by workers).
+        durable: The durable consumer's name (created if missing, shared by workers). An
+            existing consumer must be a pull consumer with explicit acks (else
+            :class:`~socialplug.exceptions.FetchError`, not retryable).
         servers, client: As for :class:`NatsJetStreamSink`.
-        batch_size: Messages per page.
+        batch_size: Messages per page (at most; a page holds what JetStream had ready).
         ack_wait: Seconds JetStream waits for an ack before redelivering; must exceed the
             time a page takes through the pipeline.
-        max_wait: Seconds one fetch waits for messages in follow mode.
-        idle: Without follow, stop after a fetch waited this long and got nothing.
+        max_ack_pending: How many delivered messages may wait for their ack, set when the
+            source creates the consumer; ``None`` for four pages (at least 1,000). Reading
+            runs ahead of acknowledging by at most this much.
+        max_wait: Seconds one pull request waits for messages in follow mode.
+        idle: Without follow, stop after a pull request waited this long and got nothing.
 
     .. versionadded:: 0.1.0
     """
@@ -228,14 +300,19 @@ class NatsJetStreamSource:
     client: nats.aio.client.Client | None = attrs.field(default=None, repr=False)
     batch_size: int = 500
     ack_wait: float = 60.0
+    max_ack_pending: int | None = None
     max_wait: float = 2.0
     idle: float = 1.0
     _conn: _Connection = attrs.field(init=False, repr=False)
     _unacked: dict[int, nats.aio.msg.Msg] = attrs.field(factory=dict, init=False, repr=False)
+    _inflight: deque[tuple[str, list[int]]] = attrs.field(factory=deque, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
         if not self.stream or not self.durable:
             msg = "NatsJetStreamSource needs a stream and a durable consumer name"
+            raise ConfigurationError(msg)
+        if self.batch_size < 1:
+            msg = f"NatsJetStreamSource batch_size must be at least 1, got {self.batch_size}"
             raise ConfigurationError(msg)
         self._conn = _Connection(servers=self.servers, injected=self.client)
 
@@ -253,17 +330,64 @@ class NatsJetStreamSource:
             retryable=retryable,
         )
 
+    def _refuse(self, why: str) -> FetchError:
+        return FetchError(
+            f"NATS stream {self.stream!r}, durable consumer {self.durable!r}: {why}",
+            source=self.name,
+            retryable=False,
+        )
+
+    async def _consumer(self, js: Any) -> None:
+        """Create the durable consumer if missing; check an existing one fits."""
+        n = _nats()
+        api = n.js.api
+        try:
+            info = await js.consumer_info(self.stream, self.durable)
+        except n.js.errors.NotFoundError:
+            pending = self.max_ack_pending or max(1000, 4 * self.batch_size)
+            config = api.ConsumerConfig(
+                durable_name=self.durable,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=self.ack_wait,
+                filter_subject=self.subject,
+                max_ack_pending=pending,
+            )
+            try:
+                info = await js.add_consumer(self.stream, config)
+            except n.js.errors.BadRequestError:  # created concurrently, differently
+                info = await js.consumer_info(self.stream, self.durable)
+        config = info.config
+        if config.deliver_subject:
+            raise self._refuse("is a push consumer; the source needs a pull consumer")
+        if config.ack_policy != api.AckPolicy.EXPLICIT:
+            policy = getattr(config.ack_policy, "value", config.ack_policy)
+            raise self._refuse(
+                f"acknowledges with policy {policy!r}; the source needs 'explicit' "
+                "(delete the consumer or pick another durable name)"
+            )
+        if self.subject and config.filter_subject not in (None, self.subject):
+            raise self._refuse(
+                f"filters {config.filter_subject!r}, not {self.subject!r} "
+                "(delete the consumer or pick another durable name)"
+            )
+
     def _page(self, msgs: list[nats.aio.msg.Msg]) -> Page | None:
         items: list[Post | Malformed] = []
         seqs: list[int] = []
+        unacked = self._unacked
+        name = self.name
         for msg in msgs:
             seq = _stream_sequence(msg)
-            fresh = seq not in self._unacked
-            self._unacked[seq] = msg  # a redelivery's reply subject acks it as well
+            fresh = seq not in unacked
+            unacked[seq] = msg  # a redelivery's reply subject acks it as well
             if fresh:
                 seqs.append(seq)
-                items.append(decode(msg.data, source=self.name, where=f"message {seq}"))
-        return make_page(items, seqs) if seqs else None
+                items.append(decode(msg.data, source=name, where=f"message {seq}"))
+        if not seqs:
+            return None
+        cursor = dump_cursor(seqs)
+        self._inflight.append((cursor, seqs))
+        return make_page(items, seqs, cursor=cursor)
 
     async def pages(self, cursor: str | None, /, *, follow: bool) -> AsyncIterator[Page]:
         """
@@ -273,37 +397,34 @@ class NatsJetStreamSource:
 
         Raises:
             FetchError: NATS failed; retryable on connection loss and timeouts, permanent when
-                the stream does not exist.
+                the stream does not exist or the durable consumer does not fit (not a pull
+                consumer with explicit acks, or another subject filter).
         """
         n = _nats()
         what = "creating the consumer"
         sub = None
+        wait = self.max_wait if follow else self.idle
         try:
             nc = await self._conn.get()
-            js = nc.jetstream()
-            config = n.js.api.ConsumerConfig(
-                durable_name=self.durable,
-                ack_policy=n.js.api.AckPolicy.EXPLICIT,
-                ack_wait=self.ack_wait,
-                filter_subject=self.subject,
-            )
-            subject = self.subject or ""
-            if not subject:
-                info = await js.stream_info(self.stream)
-                subject = info.config.subjects[0] if info.config.subjects else ">"
-            sub = await js.pull_subscribe(
-                subject, durable=self.durable, stream=self.stream, config=config
-            )
+            await self._consumer(nc.jetstream())
             what = "fetching messages"
+            puller = _Puller(
+                nc, f"{_NEXT}.{self.stream}.{self.durable}", nc.new_inbox(), self.batch_size
+            )
+            sub = await nc.subscribe(puller.inbox, cb=puller.on_message)
+            await puller.ask(wait)
             while True:
-                try:
-                    msgs = await sub.fetch(
-                        self.batch_size, timeout=self.max_wait if follow else self.idle
+                msgs = await puller.answer(wait)
+                if puller.problem is not None:
+                    raise FetchError(
+                        f"NATS stream {self.stream!r}, durable consumer {self.durable!r}: "
+                        f"pull request refused: {puller.problem}",
+                        source=self.name,
+                        retryable=not puller.lasting,
                     )
-                except TimeoutError:  # nats.errors.TimeoutError too: nothing arrived in time
-                    if not follow:
-                        return
-                    continue
+                if not msgs and not follow:
+                    return
+                await puller.ask(wait)  # JetStream sends it while this page is handled
                 page = self._page(msgs)
                 if page is not None:
                     yield page
@@ -316,16 +437,30 @@ class NatsJetStreamSource:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
                     await sub.unsubscribe()
 
+    def _through(self, cursor: str) -> list[int]:
+        """The sequences of the page named by *cursor* and of every page before it."""
+        inflight = self._inflight
+        if any(c == cursor for c, _ in inflight):
+            seqs: list[int] = []
+            while inflight:
+                c, page = inflight.popleft()
+                seqs.extend(page)
+                if c == cursor:
+                    return seqs
+        return [s for s in load_cursor(cursor) if isinstance(s, int)]
+
     async def commit(self, cursor: str, /) -> None:
         """
-        Acknowledge the messages named by a page *cursor* (and flush the acks).
+        Acknowledge the messages of the page named by *cursor* and of every earlier page
+        (and flush the acks).
 
         Raises:
             FetchError: The acks could not be sent; the messages are redelivered after
                 *ack_wait*.
         """
         n = _nats()
-        msgs = [m for s in load_cursor(cursor) if (m := self._unacked.pop(s, None)) is not None]
+        unacked = self._unacked
+        msgs = [m for s in self._through(cursor) if (m := unacked.pop(s, None)) is not None]
         if not msgs:
             return
         try:
@@ -338,4 +473,5 @@ class NatsJetStreamSource:
     async def aclose(self) -> None:
         """Close the connection the source opened; unacknowledged messages are redelivered."""
         self._unacked.clear()
+        self._inflight.clear()
         await self._conn.close()
