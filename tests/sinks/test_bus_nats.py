@@ -176,6 +176,26 @@ async def test_a_waiting_request_hands_on_what_arrives(stream):
     assert waited < 5
 
 
+async def test_closing_hands_back_the_page_read_ahead(stream):
+    """The page asked for in advance is not held until ack_wait when the reader stops."""
+    sink = sink_for(stream)
+    await sink.deliver(deliveries([make_post(i) for i in range(10)]))
+    await sink.aclose()
+    first = NatsJetStreamSource(stream, durable="d", servers=URL, batch_size=5, ack_wait=30)
+    pages = first.pages(None, follow=True)
+    page = await anext(pages)
+    await first.commit(page.cursor)
+    await pages.aclose()
+    await first.aclose()
+
+    second = NatsJetStreamSource(stream, durable="d", servers=URL, batch_size=5, idle=2)
+    rest = await drain(second)
+    await second.aclose()
+
+    assert [p.key for p in page.posts] == [make_post(i).key for i in range(5)]
+    assert [p.key for p in rest] == [make_post(i).key for i in range(5, 10)]
+
+
 async def test_the_consumer_is_created_for_reading_ahead(stream):
     """A new durable consumer acks explicitly and lets four pages (at least 1,000) wait."""
     import nats

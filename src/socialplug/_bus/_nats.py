@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
+import anyio.lowlevel
 import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
@@ -251,12 +252,16 @@ class _Puller:
         request = b'{"batch":%d,"expires":%d,"no_wait":true}' % (self.batch, expires)
         await self.nc.publish(self.subject, request, reply=self.inbox)
 
+    def answer_now(self) -> list[nats.aio.msg.Msg]:
+        """Return what arrived so far, without waiting."""
+        got, self.got = self.got, []
+        return got
+
     async def answer(self, wait: float) -> list[nats.aio.msg.Msg]:
         """Wait for the request to end and return what it brought (and any stragglers)."""
         with anyio.move_on_after(wait + _GRACE):
             await self._done.wait()
-        got, self.got = self.got, []
-        return got
+        return self.answer_now()
 
 
 @attrs.define(eq=False)
@@ -435,7 +440,24 @@ class NatsJetStreamSource:
         finally:
             if sub is not None:
                 with anyio.CancelScope(shield=True), anyio.move_on_after(2):
+                    await self._give_back(puller)
                     await sub.unsubscribe()
+
+    async def _give_back(self, puller: _Puller) -> None:
+        """
+        Hand back what the last pull request brought and no page holds (``nak``: JetStream
+        redelivers it at once, not after *ack_wait*). Best effort: what is still on its way
+        comes back after *ack_wait*.
+        """
+        n = _nats()
+        try:
+            await puller.nc.flush(timeout=1)
+            await anyio.lowlevel.checkpoint()  # the subscription hands over what arrived
+            unseen = [m for m in puller.answer_now() if _stream_sequence(m) not in self._unacked]
+            for msg in unseen:
+                await msg.nak()
+        except (n.errors.Error, TimeoutError, OSError):
+            pass  # the connection is gone: JetStream redelivers after ack_wait anyway
 
     def _through(self, cursor: str) -> list[int]:
         """The sequences of the page named by *cursor* and of every page before it."""
