@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import anyio
-import anyio.lowlevel
 import attrs
 
 from ..exceptions import ConfigurationError, DeliveryError, FetchError, MissingExtraError
@@ -201,6 +200,7 @@ class NatsJetStreamSink:
 
 _NEXT: Final = "$JS.API.CONSUMER.MSG.NEXT"
 _GRACE: Final = 2.0  # seconds past a pull request's expiry before it counts as lost
+_SETTLE: Final = 0.5  # seconds a stopping source waits for the page it asked for in advance
 #: Words of the 409 answers to a pull request that asking again does not cure.
 _LASTING: Final = ("Deleted", "push based", "Exceeded MaxRequest", "Exceeds MaxBytes")
 
@@ -252,6 +252,10 @@ class _Puller:
         request = b'{"batch":%d,"expires":%d,"no_wait":true}' % (self.batch, expires)
         await self.nc.publish(self.subject, request, reply=self.inbox)
 
+    async def ended(self) -> None:
+        """Wait for the request to end."""
+        await self._done.wait()
+
     def answer_now(self) -> list[nats.aio.msg.Msg]:
         """Return what arrived so far, without waiting."""
         got, self.got = self.got, []
@@ -260,7 +264,7 @@ class _Puller:
     async def answer(self, wait: float) -> list[nats.aio.msg.Msg]:
         """Wait for the request to end and return what it brought (and any stragglers)."""
         with anyio.move_on_after(wait + _GRACE):
-            await self._done.wait()
+            await self.ended()
         return self.answer_now()
 
 
@@ -309,7 +313,9 @@ class NatsJetStreamSource:
     max_wait: float = 2.0
     idle: float = 1.0
     _conn: _Connection = attrs.field(init=False, repr=False)
-    _unacked: dict[int, nats.aio.msg.Msg] = attrs.field(factory=dict, init=False, repr=False)
+    #: Stream sequence -> the ack subject of its latest delivery (a plain string, so the
+    #: messages themselves are not kept alive for the garbage collector to scan).
+    _unacked: dict[int, str] = attrs.field(factory=dict, init=False, repr=False)
     _inflight: deque[tuple[str, list[int]]] = attrs.field(factory=deque, init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -384,7 +390,7 @@ class NatsJetStreamSource:
         for msg in msgs:
             seq = _stream_sequence(msg)
             fresh = seq not in unacked
-            unacked[seq] = msg  # a redelivery's reply subject acks it as well
+            unacked[seq] = msg.reply  # a redelivery's reply subject acks it as well
             if fresh:
                 seqs.append(seq)
                 items.append(decode(msg.data, source=name, where=f"message {seq}"))
@@ -451,8 +457,8 @@ class NatsJetStreamSource:
         """
         n = _nats()
         try:
-            await puller.nc.flush(timeout=1)
-            await anyio.lowlevel.checkpoint()  # the subscription hands over what arrived
+            with anyio.move_on_after(_SETTLE):  # a request with messages ready ends at once
+                await puller.ended()
             unseen = [m for m in puller.answer_now() if _stream_sequence(m) not in self._unacked]
             for msg in unseen:
                 await msg.nak()
@@ -473,8 +479,8 @@ class NatsJetStreamSource:
 
     async def commit(self, cursor: str, /) -> None:
         """
-        Acknowledge the messages of the page named by *cursor* and of every earlier page
-        (and flush the acks).
+        Acknowledge the messages of the page named by *cursor* and of every earlier page;
+        return once JetStream has processed the acks.
 
         Raises:
             FetchError: The acks could not be sent; the messages are redelivered after
@@ -482,13 +488,16 @@ class NatsJetStreamSource:
         """
         n = _nats()
         unacked = self._unacked
-        msgs = [m for s in self._through(cursor) if (m := unacked.pop(s, None)) is not None]
-        if not msgs:
+        replies = [r for s in self._through(cursor) if (r := unacked.pop(s, None)) is not None]
+        if not replies:
             return
         try:
-            for msg in msgs:
-                await msg.ack()
-            await (await self._conn.get()).flush(timeout=5)
+            nc = await self._conn.get()
+            for reply in replies[:-1]:
+                await nc.publish(reply)  # what Msg.ack() sends: an empty message
+            # The last ack asks for an answer (Msg.ack_sync()): JetStream gives it once it
+            # has processed that ack, and so every ack before it.
+            await nc.request(replies[-1], b"", timeout=5)
         except (n.errors.Error, TimeoutError, OSError) as exc:
             raise self._error(exc, "acknowledging messages") from exc
 
