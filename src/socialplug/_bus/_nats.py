@@ -293,11 +293,11 @@ class NatsJetStreamSource:
         batch_size: Messages per page (at most; a page holds what JetStream had ready).
         ack_wait: Seconds JetStream waits for an ack before redelivering; must exceed the
             time a page takes through the pipeline.
-        max_ack_pending: How many delivered messages may wait for their ack, set when the
-            source creates the consumer; ``None`` for four pages (at least 1,000). Reading
-            runs ahead of acknowledging by at most this much.
         max_wait: Seconds one pull request waits for messages in follow mode.
         idle: Without follow, stop after a pull request waited this long and got nothing.
+        max_ack_pending: How many delivered messages may wait for their ack, set when the
+            source creates the consumer; ``None`` for four pages (at least 1,000). Reading
+            runs ahead of acknowledging by at most this much (for all workers together).
 
     .. versionadded:: 0.1.0
     """
@@ -309,9 +309,9 @@ class NatsJetStreamSource:
     client: nats.aio.client.Client | None = attrs.field(default=None, repr=False)
     batch_size: int = 500
     ack_wait: float = 60.0
-    max_ack_pending: int | None = None
     max_wait: float = 2.0
     idle: float = 1.0
+    max_ack_pending: int | None = None
     _conn: _Connection = attrs.field(init=False, repr=False)
     #: Stream sequence -> the ack subject of its latest delivery (a plain string, so the
     #: messages themselves are not kept alive for the garbage collector to scan).
