@@ -476,9 +476,7 @@ class _Run:
             if seen:
                 fresh = [e for e in entries if e[0].key not in seen]
                 self.c.duplicates += len(entries) - len(fresh)
-                for delivery, track in entries:
-                    if delivery.key in seen:
-                        await self._ack(track)
+                await self._ack_all([e for e in entries if e[0].key in seen])
                 entries = fresh
         if not entries:
             return
@@ -513,8 +511,15 @@ class _Run:
             if not idempotent:
                 await self.store.mark_seen([d.key for d in batch], ttl=policy.seen_ttl)
             self.c.delivered[name] += len(batch)
+        await self._ack_all(entries)
+
+    async def _ack_all(self, entries: Sequence[_Entry]) -> None:
+        """Acknowledge *entries*: once per page with its count, pages in first-seen order."""
+        counts: dict[_Track, int] = {}
         for _, track in entries:
-            await self._ack(track)
+            counts[track] = counts.get(track, 0) + 1
+        for track, count in counts.items():
+            await self._ack(track, count)
 
     async def _dead_letter_batch(
         self, name: str, batch: Sequence[Delivery], exc: BaseException, attempts: int
