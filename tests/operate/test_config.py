@@ -408,3 +408,32 @@ def test_reply_sink_compose_forms_and_their_errors(tmp_path):
     assert "needs 'token'" in found[27, "sinks.g.mastodon"]
     assert "needs 'compose'" in found[28, "sinks.h"]
     assert len(found) == 8
+
+
+def test_the_documented_reply_sink_table_is_valid(tmp_path):
+    """The TOML of docs/sinks/replies.md loads, with every secret kept out of sight."""
+    from socialplug.sinks.replies import BlueskyReplier, MastodonReplier, ReplyTemplate
+    from socialplug.sinks.slack import SlackWebhookSink
+
+    page = (HERE.parents[1] / "docs" / "sinks" / "replies.md").read_text()
+    text = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    secret = tmp_path / "bluesky"
+    secret.write_text("bluesky-app-password\n")
+    text = text.replace("/run/secrets/bluesky", str(secret))
+    text = text.replace('path = "state.db"', f'path = "{tmp_path / "state.db"}"')
+    source = f'[[sources]]\ntype = "jsonl"\npath = "{FIXTURES / "posts.jsonl"}"\n'
+    (tmp_path / "pipeline.toml").write_text(source + text)
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/slack-secret-path",
+        "REPLIES_SECRET": "links-secret-value",
+        "MASTODON_TOKEN": "mastodon-token-value",
+    }
+    loaded = config.load(tmp_path / "pipeline.toml", env=env)
+    sink = loaded.pipeline.sinks["replies"]
+    assert isinstance(sink.compose, ReplyTemplate)
+    assert isinstance(sink.notify, SlackWebhookSink)
+    assert [type(r) for r in sink.repliers] == [MastodonReplier, BlueskyReplier]
+    assert sink.repliers[1].app_password == "bluesky-app-password"
+    shown = repr(sink) + repr(loaded.pipeline) + loaded.graph
+    for value in (*env.values(), "bluesky-app-password"):
+        assert value not in shown
