@@ -660,7 +660,7 @@ def cmd_incidents(args: argparse.Namespace) -> int:
 
 
 def cmd_approvals(args: argparse.Namespace) -> int:
-    """``socialplug approvals list|approve|reject`` (drafted replies of the replies sink)."""
+    """``socialplug approvals list|approve|reject|publish`` (drafts of the replies sink)."""
     import importlib  # noqa: PLC0415
 
     try:
@@ -674,22 +674,49 @@ def cmd_approvals(args: argparse.Namespace) -> int:
         )
     loaded = _load(args.file)
     store = loaded.pipeline.state
+    if type(store).__name__ == "MemoryStateStore":
+        print(
+            f"socialplug: {loaded.path} keeps its state in memory: there are no drafts to "
+            'see from here (give it a [state] such as type = "sqlite")',
+            file=sys.stderr,
+        )
+    # The repliers of the file's reply sinks, one per platform: approving posts at once.
+    repliers: dict[str, Any] = {}
+    for sink in loaded.pipeline.sinks.values():
+        if isinstance(sink, replies.ReplySink):
+            for replier in sink.repliers:
+                repliers.setdefault(replier.platform, replier)
+    if args.action == "publish" and not repliers:
+        _fail(
+            EXIT_USAGE,
+            f"{loaded.path} has no replies sink with a replier to post with "
+            "(add a mastodon or bluesky table to its [sinks.NAME] of type 'replies')",
+        )
 
     async def run() -> Any:
         queue = queue_cls(store)
         try:
             if args.action == "list":
                 return await queue.drafts(status=None if args.all else "pending")
+            if args.action == "publish":
+                return await replies.publish_approved(queue, repliers)
             if await queue.get(args.draft) is None:
                 _fail(EXIT_NOT_FOUND, f"no draft {args.draft!r}")
-            if args.action == "approve":
-                return await queue.approve(args.draft, by=args.by, text=args.text)
-            return await queue.reject(args.draft, by=args.by, reason=args.reason or "")
+            if args.action == "reject":
+                return await queue.reject(args.draft, by=args.by, reason=args.reason or "")
+            draft = await queue.approve(args.draft, by=args.by, text=args.text)
+            if repliers:
+                for done in await replies.publish_approved(queue, repliers):
+                    if done.id == draft.id:
+                        draft = done
+            return draft
         finally:
+            for replier in repliers.values():
+                await replier.aclose()
             await store.aclose()
 
     result = anyio.run(run)
-    if args.action == "list":
+    if args.action in ("list", "publish"):
         if args.json:
             _emit_json([d.to_dict() for d in result])
         else:
@@ -697,14 +724,22 @@ def cmd_approvals(args: argparse.Namespace) -> int:
                 print(
                     f"{d.id}  [{d.status}] {d.platform} -> {d.reply_to_url or d.reply_to or '-'}"
                 )
-                print(f"    {d.text}")
-            print(f"{len(result)} draft(s)")
-        return EXIT_OK
+                print(f"    {d.posted_url or d.text}")
+            print(
+                f"{len(result)} draft(s)"
+                + (" posted or failed" if args.action == "publish" else "")
+            )
+        failed = args.action == "publish" and any(d.status == "failed" for d in result)
+        return EXIT_FAILURES if failed else EXIT_OK
     if args.json:
         _emit_json(result.to_dict())
     else:
         print(f"{args.action}d {result.id} as {args.by}")
-    return EXIT_OK
+        if result.status == "posted":
+            print(f"posted: {result.posted_url or result.posted_id}")
+        elif result.status == "approved" and repliers:
+            print("not posted yet: 'socialplug approvals publish' tries again")
+    return EXIT_FAILURES if result.status == "failed" else EXIT_OK
 
 
 def cmd_state(args: argparse.Namespace) -> int:
@@ -881,8 +916,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--monitor", metavar="NAME", help="the monitor (default: the first)")
 
-    p = add("approvals", "list, approve or reject drafted replies", cmd_approvals)
-    p.add_argument("action", choices=("list", "approve", "reject"))
+    p = add("approvals", "list, approve, reject or publish drafted replies", cmd_approvals)
+    p.add_argument("action", choices=("list", "approve", "reject", "publish"))
     p.add_argument("file", metavar="FILE")
     p.add_argument("draft", nargs="?", metavar="DRAFT", help="approve/reject: the draft id")
     p.add_argument(
@@ -918,7 +953,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``socialplug`` command; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "command", None) in ("incidents", "approvals") and args.action != "list":
+    if getattr(args, "command", None) in ("incidents", "approvals") and args.action not in (
+        "list",
+        "publish",
+    ):
         target = getattr(args, "incident", None) if args.command == "incidents" else args.draft
         if target is None:
             parser.error(f"{args.command} {args.action} needs the key of what to {args.action}")

@@ -6,8 +6,9 @@ endpoints for a pipeline run as a service.
 Live statistics come from wrapping the pipeline's components (:func:`instrument`): sources,
 filters, transforms and sinks are wrapped in thin proxies that count what passes through them
 and time every delivery, and the state store is wrapped to count dead letters and cursor
-commits. The runtime itself is untouched; the final :class:`~socialplug.RunReport` stays the
-authoritative summary of a run.
+commits. The depths of the runtime's bounded channels are read from the runtime itself when
+they are asked for (a metrics scrape), never counted per post. The final
+:class:`~socialplug.RunReport` stays the authoritative summary of a run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import anyio
 import attrs
 
+from . import _runtime
 from .exceptions import DeliveryError, MissingExtraError
 from .model import DeadLetter, Delivery, Page, Post
 from .pipeline import Pipeline
@@ -218,10 +220,30 @@ class Stats:
     started: float = attrs.Factory(time.time)
     ready: bool = False
     last_page_at: float | None = None
+    _pipelines: list[Pipeline] = attrs.Factory(list)
 
     def pages_in_flight(self) -> dict[str, int]:
-        """Pages read but not yet committed, per source: the depth of the pipeline's queues."""
+        """Pages read but not yet committed, per source (queued, processed or delivered)."""
         return {name: len(q) for name, q in self.uncommitted.items()}
+
+    def watch(self, pipeline: Pipeline, /) -> None:
+        """Report the queue depths of *pipeline*'s runs (:func:`instrument` calls this)."""
+        if not any(p is pipeline for p in self._pipelines):
+            self._pipelines.append(pipeline)
+
+    def queue_depths(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """
+        Items waiting in the runtime's bounded channels now, as ``(items, capacity)`` by
+        ``(stage, sink)``: ``("process", "")`` counts pages waiting for the processing stage,
+        ``("sink", KEY)`` page-sized chunks of deliveries waiting for sink KEY. Read from the
+        channels of the watched pipelines' runs when called; ``0`` when they are not running.
+        """
+        found: dict[tuple[str, str], tuple[int, int]] = {}
+        for pipeline in self._pipelines:
+            for key, (used, capacity) in _runtime.queue_depths(pipeline).items():
+                before = found.get(key, (0, 0))
+                found[key] = (before[0] + used, before[1] + capacity)
+        return found
 
     def page_read(self, source: str, cursor: str | None) -> None:
         """Note a page read by *source* (its cursor is committed later)."""
@@ -252,6 +274,10 @@ class Stats:
             "commits": dict(self.commits),
             "in_flight": dict(self.in_flight),
             "pages_in_flight": self.pages_in_flight(),
+            "queue_depth": {
+                (f"{stage}:{sink}" if sink else stage): used
+                for (stage, sink), (used, _) in sorted(self.queue_depths().items())
+            },
             "newest": {k: v.isoformat() for k, v in self.newest.items()},
             "uptime": round(time.time() - self.started, 3),
             "ready": self.ready,
@@ -400,7 +426,7 @@ def instrument(
     Return a copy of *pipeline* whose components update *stats* as they work; *on_page* is
     called with each source page (for progress displays).
     """
-    return attrs.evolve(
+    instrumented = attrs.evolve(
         pipeline,
         sources=[_Source(s, stats, on_page) for s in pipeline.sources],
         sinks={k: _Sink(s, k, stats) for k, s in pipeline.sinks.items()},
@@ -414,6 +440,8 @@ def instrument(
         ],
         state=_State(pipeline.state, stats),
     )
+    stats.watch(instrumented)
+    return instrumented
 
 
 # -- Prometheus ---------------------------------------------------------------------------
@@ -431,8 +459,10 @@ def prometheus_registry(stats: Stats, /) -> Any:
     (deliveries being sent) and the histogram
     ``socialplug_delivery_seconds`` (by ``sink``); ``socialplug_dead_letters_total`` (by
     ``origin``); ``socialplug_commits_total`` and ``socialplug_pages_in_flight`` (pages read
-    and not yet committed: the depth of the pipeline's queues; by ``source``);
-    ``socialplug_up``.
+    and not yet committed; by ``source``); ``socialplug_queue_depth`` and
+    ``socialplug_queue_capacity`` (what waits in each bounded channel of the runtime, and its
+    bound, by ``stage`` and ``sink``: ``stage="process"`` counts pages, ``stage="sink"``
+    page-sized chunks of deliveries); ``socialplug_up``.
 
     Raises:
         MissingExtraError: prometheus-client is not installed.
@@ -487,6 +517,22 @@ def prometheus_registry(stats: Stats, /) -> Any:
             for key, value in sorted(s.pages_in_flight().items()):
                 pages.add_metric([key], value)
             yield pages
+            depth = GaugeMetricFamily(
+                "socialplug_queue_depth",
+                "Items waiting in a bounded channel of the runtime (pages for the process "
+                "stage, page-sized chunks of deliveries for a sink)",
+                labels=["stage", "sink"],
+            )
+            capacity = GaugeMetricFamily(
+                "socialplug_queue_capacity",
+                "The bound of that channel",
+                labels=["stage", "sink"],
+            )
+            for labels, (used, limit) in sorted(s.queue_depths().items()):
+                depth.add_metric(list(labels), used)
+                capacity.add_metric(list(labels), limit)
+            yield depth
+            yield capacity
             hist = HistogramMetricFamily(
                 "socialplug_delivery_seconds", "Delivery latency", labels=["sink"]
             )

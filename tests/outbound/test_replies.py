@@ -18,12 +18,15 @@ from socialplug.sinks.replies import (
     ApprovalServer,
     BlueskyReplier,
     Draft,
+    MastodonReplier,
     ReplySink,
+    ReplyTemplate,
     publish_approved,
     tid_for,
 )
 from socialplug.sinks.slack import SlackWebhookSink
 from socialplug.state import MemoryStateStore
+from socialplug.testing.mastodon import MastodonServer
 from socialplug.testing.outbound import SlackImitation
 
 from .conftest import deliveries, make_alert, make_post
@@ -73,6 +76,65 @@ async def test_alert_needs_a_platform() -> None:
     await status.deliver(deliveries(make_alert()))
     (draft,) = await queue.pending()
     assert draft.reply_to is None  # a standalone status update to customers
+
+
+def test_template_renders_post_and_alert_fields() -> None:
+    """A template fills the post's (or alert's) fields; what an item lacks renders empty."""
+    template = ReplyTemplate(
+        "Hi @{author.handle} ({author.name}) at {created_at:%H:%M} on {platform}: "
+        "{annotations.sentiment} #{tags} {{ref}} {summary}"
+    )
+    post = make_post(1, tags=("trains", "delay")).annotate(sentiment="negative")
+    assert template(post) == (
+        "Hi @ann@example.social (Ann) at 12:00 on mastodon: negative #trains, delay {ref}"
+    )
+    alert = ReplyTemplate("{severity} {title}: {summary} ({data.count}) {author.handle}")
+    assert (
+        alert(make_alert())
+        == "P1 Spike: trains delayed: 42 posts in 5 minutes mention delays (42)"
+    )
+    assert ReplyTemplate("{annotations.nothing}  ")(post) is None  # blank: no draft
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Hi {autor.handle}", "did you mean {author.handle}"),
+        ("Hi {}", "needs a name"),
+        ("Hi {text!r}", "drop '!'"),
+        ("Hi {text", "invalid reply template"),
+        ("Hi {annotations}", "unknown reply template field"),
+    ],
+)
+def test_template_errors_are_found_at_once(text: str, message: str) -> None:
+    """A template is checked when it is made, not when the first post arrives."""
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        ReplyTemplate(text)
+
+
+async def test_from_store_drafts_into_the_store_and_publishes() -> None:
+    """The factory of pipeline files: the queue lives in the given store; publish() posts."""
+    store = MemoryStateStore()
+    with MastodonServer(token="brand-token") as server:
+        sink = ReplySink.from_store(
+            state=store,
+            compose="Sorry {author.name}, we are on it",
+            secret=SECRET,
+            mastodon=MastodonReplier(server.url, "brand-token"),
+        )
+        assert SECRET not in repr(sink)
+        assert "brand-token" not in repr(sink)
+        await sink.deliver(deliveries(make_post(7)))
+        (draft,) = await ApprovalQueue(store).pending()
+        assert draft.text == "@ann@example.social Sorry Ann, we are on it"
+        assert await sink.publish() == []  # nothing approved yet
+        await sink.queue.approve(draft.id, by="dana")
+        (posted,) = await sink.publish()
+        await sink.aclose()
+        assert posted.status == "posted"
+        status = server.requests[-1].json()
+        assert status["in_reply_to_id"] == "7"
+    assert await ReplySink.from_store(state=store, compose="x").publish() == []
 
 
 async def test_decisions_are_final_and_audited() -> None:

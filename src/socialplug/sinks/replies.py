@@ -8,6 +8,11 @@ through any chat sink. Nothing is posted until someone approves: through the Pyt
 callback (:class:`ApprovalServer`). :func:`publish_approved` then posts each approved draft
 exactly once: Mastodon with an ``Idempotency-Key``, Bluesky with a record key derived from the
 draft. Every step is kept in an audit trail (:meth:`ApprovalQueue.audit`).
+
+In a pipeline file the sink is ``type = "replies"`` (:meth:`ReplySink.from_store`): its queue
+lives in the pipeline's ``[state]``, ``compose`` is a :class:`ReplyTemplate` text or a
+``"package.module:function"`` import path, and ``mastodon``/``bluesky`` tables configure the
+repliers that ``socialplug approvals approve`` and ``approvals publish`` post with.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import hashlib
 import hmac
 import html
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import string
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
@@ -44,6 +50,8 @@ __all__ = [
     "Posted",
     "Replier",
     "ReplySink",
+    "ReplyTemplate",
+    "TEMPLATE_FIELDS",
     "publish_approved",
 ]
 
@@ -242,6 +250,125 @@ def _token(secret: str | bytes, draft_id: str, action: str) -> str:
     return hmac.new(key, f"{draft_id}:{action}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+#: The fields a :class:`ReplyTemplate` may use; ``annotations.NAME`` and ``data.NAME`` (alerts)
+#: reach into those mappings. A field the item does not have renders as an empty string.
+TEMPLATE_FIELDS = (
+    "author.handle",
+    "author.id",
+    "author.name",
+    "author.url",
+    "created_at",
+    "id",
+    "incident",
+    "key",
+    "kind",
+    "lang",
+    "links",
+    "mentions",
+    "platform",
+    "route",
+    "severity",
+    "source",
+    "summary",
+    "tags",
+    "team",
+    "text",
+    "title",
+    "url",
+)
+_MAPPING_FIELDS = ("annotations", "data")
+
+_Part = tuple[str, tuple[str, ...] | None, str]
+
+
+def _template_parts(text: str) -> tuple[_Part, ...]:
+    parts: list[_Part] = []
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid reply template: {exc}") from exc
+    for literal, field, spec, conversion in parsed:
+        if field is None:
+            parts.append((literal, None, ""))
+            continue
+        if conversion is not None:
+            raise ConfigurationError(f"reply template field {{{field}!{conversion}}}: drop '!'")
+        path = tuple(field.split("."))
+        if field not in TEMPLATE_FIELDS and not (
+            len(path) == 2 and path[0] in _MAPPING_FIELDS and path[1]
+        ):
+            from difflib import get_close_matches  # noqa: PLC0415
+
+            if not field:
+                raise ConfigurationError(
+                    "a reply template field needs a name, like {author.handle}"
+                )
+            close = get_close_matches(field, TEMPLATE_FIELDS, n=1, cutoff=0.6)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            raise ConfigurationError(
+                f"unknown reply template field {{{field}}}{hint}; fields are "
+                + ", ".join(TEMPLATE_FIELDS)
+                + ", annotations.NAME and data.NAME"
+            )
+        parts.append((literal, path, spec or ""))
+    return tuple(parts)
+
+
+def _field_value(item: Item, path: tuple[str, ...]) -> Any:
+    value: Any = item
+    for i, name in enumerate(path):
+        if i == 1 and path[0] in _MAPPING_FIELDS:
+            value = value.get(name) if isinstance(value, Mapping) else None
+        else:
+            value = getattr(value, name, None)
+        if value is None:
+            return None
+    return value
+
+
+@attrs.frozen
+class ReplyTemplate:
+    """
+    ``compose`` from a text with fields: ``ReplyTemplate("Hi @{author.handle}, sorry!")``.
+
+    Fields name what the post (or alert) carries, as in :data:`TEMPLATE_FIELDS`:
+    ``{text}``, ``{title}``, ``{url}``, ``{author.handle}``, ``{author.name}``,
+    ``{platform}``, ``{created_at:%H:%M}`` (a format spec applies), ``{tags}`` (lists are
+    joined with ``", "``), ``{annotations.sentiment}``, for alerts ``{summary}``,
+    ``{severity}``, ``{data.NAME}``... A field the item lacks renders empty; ``{{`` and ``}}``
+    are literal braces. A text that renders blank drafts nothing.
+
+    Raises:
+        ConfigurationError: An unknown field or a malformed template (checked at once).
+    """
+
+    text: str
+    _parts: tuple[_Part, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_parts", _template_parts(self.text))
+
+    def __call__(self, item: Item, /) -> str | None:
+        """The reply text for *item* (``None`` when it renders blank)."""
+        out: list[str] = []
+        for literal, path, spec in self._parts:
+            out.append(literal)
+            if path is None:
+                continue
+            value = _field_value(item, path)
+            if value is None:
+                continue
+            if isinstance(value, list | tuple):
+                value = ", ".join(map(str, value))
+            out.append(format(value, spec))
+        text = "".join(out).strip()
+        return text or None
+
+
+def _repliers(value: Iterable[Replier]) -> tuple[Replier, ...]:
+    return tuple(value)
+
+
 @attrs.define(eq=False)
 class ReplySink:
     """
@@ -257,6 +384,8 @@ class ReplySink:
             chat message carries approve and reject links.
         secret: Signs those links (and the callback's JSON API).
         mention_author: Start a Mastodon reply with ``@author`` so they see it.
+        repliers: What posts approved drafts (:meth:`publish`; ``socialplug approvals``
+            uses them). The sink itself never posts.
     """
 
     queue: ApprovalQueue
@@ -266,6 +395,7 @@ class ReplySink:
     callback_url: str | None = attrs.field(default=None, kw_only=True)
     secret: str | bytes | None = attrs.field(default=None, kw_only=True, repr=False)
     mention_author: bool = attrs.field(default=True, kw_only=True)
+    repliers: tuple[Replier, ...] = attrs.field(default=(), kw_only=True, converter=_repliers)
     clock: Clock = attrs.field(factory=SystemClock, kw_only=True)
     #: Drafts are keyed by the delivery key: a replayed delivery finds its draft.
     idempotent: bool = attrs.field(default=True, init=False)
@@ -273,6 +403,50 @@ class ReplySink:
     def __attrs_post_init__(self) -> None:
         if isinstance(self.secret, str):
             register_secrets(self, self.secret)
+
+    @classmethod
+    def from_store(
+        cls,
+        *,
+        state: StateStore,
+        compose: str | Callable[[Item], str | Awaitable[str | None] | None],
+        platform: str | None = None,
+        notify: Sink | None = None,
+        callback_url: str | None = None,
+        secret: str | None = None,
+        mention_author: bool = True,
+        mastodon: MastodonReplier | None = None,
+        bluesky: BlueskyReplier | None = None,
+    ) -> ReplySink:
+        """
+        A reply sink whose :class:`ApprovalQueue` lives in *state*: what a pipeline file's
+        ``type = "replies"`` builds (the file's ``[state]`` is passed as *state*).
+
+        Args:
+            state: The pipeline's state store.
+            compose: A :class:`ReplyTemplate` text, or a function as for the constructor.
+            mastodon, bluesky: The repliers that post approved drafts, if any.
+
+        Raises:
+            ConfigurationError: *compose* is not a valid template.
+        """
+        repliers: list[Replier] = [r for r in (mastodon, bluesky) if r is not None]
+        return cls(
+            ApprovalQueue(state),
+            ReplyTemplate(compose) if isinstance(compose, str) else compose,
+            platform=platform,
+            notify=notify,
+            callback_url=callback_url,
+            secret=secret,
+            mention_author=mention_author,
+            repliers=repliers,
+        )
+
+    async def publish(self) -> list[Draft]:
+        """Post the approved drafts with :attr:`repliers` (see :func:`publish_approved`)."""
+        if not self.repliers:
+            return []
+        return await publish_approved(self.queue, self.repliers)
 
     def links(self, draft_id: str) -> tuple[str | None, str | None]:
         """The approve and reject links of *draft_id* (``None`` without a callback)."""
@@ -336,9 +510,11 @@ class ReplySink:
             await self.notify.deliver(notices)
 
     async def aclose(self) -> None:
-        """Close the notification sink."""
+        """Close the notification sink and the repliers (both re-open when used again)."""
         if self.notify is not None:
             await self.notify.aclose()
+        for replier in self.repliers:
+            await replier.aclose()
 
 
 # -- posting ---------------------------------------------------------------------------------
