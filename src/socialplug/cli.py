@@ -22,6 +22,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -147,20 +148,47 @@ def _setup_logging(args: argparse.Namespace) -> None:
     configure_logging(level=level, json_lines=args.log_json)
 
 
+def _approval_routes(pipeline: Any, stats: Any) -> Any:
+    """The approval callbacks of *pipeline*'s reply sinks that make links, or ``None``."""
+    replies = sys.modules.get("socialplug.sinks.replies")  # loaded if the file has one
+    if replies is None:
+        return None
+    return replies._ApprovalRoutes.of(pipeline.sinks, stats.approvals)
+
+
+def _print_approvals(routes: Any, base: str) -> None:
+    for prefix, names in routes.served:
+        print(
+            f"serving the approval links of {', '.join(names)} on {base}{prefix}/drafts/",
+            flush=True,
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``socialplug run``."""
     from .observe import Stats, instrument, serve_http  # noqa: PLC0415
 
     loaded = _load(args.file)
     stats = Stats()
+    routes = _approval_routes(loaded.pipeline, stats)
     pipeline = instrument(loaded.pipeline, stats)
+    if routes is not None and args.http is None and not args.once:
+        names = ", ".join(n for _, group in routes.served for n in group)
+        print(
+            f"socialplug: nothing here serves the approve/reject links of {names}: "
+            "add --http HOST:PORT, or run 'socialplug approvals serve'",
+            file=sys.stderr,
+        )
 
     async def main() -> Any:
         async with anyio.create_task_group() as tg:
             if args.http is not None:
                 host, port = args.http
-                bound = await tg.start(serve_http, host, port, stats)
+                handler = routes.handle if routes is not None else None
+                bound = await tg.start(partial(serve_http, handler=handler), host, port, stats)
                 print(f"serving /healthz /readyz /metrics on http://{host}:{bound}", flush=True)
+                if routes is not None:
+                    _print_approvals(routes, f"http://{host}:{bound}")
             stats.ready = True
             report = await pipeline.run(follow=not args.once, handle_signals=True)
             tg.cancel_scope.cancel()
@@ -659,8 +687,51 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve_approvals(args: argparse.Namespace, loaded: Any) -> int:
+    """``socialplug approvals serve``: the approval links, until SIGINT/SIGTERM."""
+    import signal  # noqa: PLC0415
+
+    from .observe import Stats, serve_http  # noqa: PLC0415
+
+    stats = Stats()
+    routes = _approval_routes(loaded.pipeline, stats)
+    if routes is None:
+        _fail(
+            EXIT_USAGE,
+            f"{loaded.path} has no replies sink that makes approve/reject links "
+            "(give its [sinks.NAME] of type 'replies' a callback_url and a secret)",
+        )
+    host, port = args.http
+
+    async def main() -> None:
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async with anyio.create_task_group() as tg:
+                    handler = partial(serve_http, handler=routes.handle)
+                    bound = await tg.start(handler, host, port, stats)
+                    stats.ready = True
+                    _print_approvals(routes, f"http://{host}:{bound}")
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+                        break
+        finally:
+            with anyio.CancelScope(shield=True):
+                await routes.aclose()
+                await loaded.pipeline.state.aclose()
+
+    anyio.run(main)
+    if args.json:
+        _emit_json(dict(stats.approvals))
+    else:
+        print(
+            "approvals: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(stats.approvals.items())) or "no decisions")
+        )
+    return EXIT_OK
+
+
 def cmd_approvals(args: argparse.Namespace) -> int:
-    """``socialplug approvals list|approve|reject|publish`` (drafts of the replies sink)."""
+    """``socialplug approvals list|approve|reject|publish|serve`` (drafts of replies sinks)."""
     import importlib  # noqa: PLC0415
 
     try:
@@ -674,6 +745,14 @@ def cmd_approvals(args: argparse.Namespace) -> int:
         )
     loaded = _load(args.file)
     store = loaded.pipeline.state
+    if args.action == "serve":
+        if type(store).__name__ == "MemoryStateStore":
+            _fail(
+                EXIT_USAGE,
+                f"{loaded.path} keeps its state in memory: the drafts of 'socialplug run' "
+                'are not there (give it a [state] such as type = "sqlite")',
+            )
+        return _serve_approvals(args, loaded)
     if type(store).__name__ == "MemoryStateStore":
         print(
             f"socialplug: {loaded.path} keeps its state in memory: there are no drafts to "
@@ -853,7 +932,10 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="read what is new, deliver, commit and exit (ETL)"
     )
     p.add_argument(
-        "--http", type=_address, metavar="HOST:PORT", help="serve /healthz, /readyz and /metrics"
+        "--http",
+        type=_address,
+        metavar="HOST:PORT",
+        help="serve /healthz, /readyz and /metrics, and the approval links of replies sinks",
     )
 
     p = add(
@@ -916,8 +998,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--monitor", metavar="NAME", help="the monitor (default: the first)")
 
-    p = add("approvals", "list, approve, reject or publish drafted replies", cmd_approvals)
-    p.add_argument("action", choices=("list", "approve", "reject", "publish"))
+    p = add(
+        "approvals",
+        "list, approve, reject or publish drafted replies, or serve their approval links",
+        cmd_approvals,
+    )
+    p.add_argument("action", choices=("list", "approve", "reject", "publish", "serve"))
     p.add_argument("file", metavar="FILE")
     p.add_argument("draft", nargs="?", metavar="DRAFT", help="approve/reject: the draft id")
     p.add_argument(
@@ -926,6 +1012,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="approve: the reply text to post instead of the draft's")
     p.add_argument("--reason", help="reject: why")
     p.add_argument("--all", action="store_true", help="list: decided drafts too")
+    p.add_argument(
+        "--http",
+        type=_address,
+        default=("127.0.0.1", 8090),
+        metavar="HOST:PORT",
+        help="serve: where to listen (default 127.0.0.1:8090), with /healthz and /readyz",
+    )
 
     s = sub.add_parser(
         "state", help="inspect the state store", description="inspect the state store"
@@ -956,6 +1049,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "command", None) in ("incidents", "approvals") and args.action not in (
         "list",
         "publish",
+        "serve",
     ):
         target = getattr(args, "incident", None) if args.command == "incidents" else args.draft
         if target is None:

@@ -28,6 +28,7 @@ import anyio
 import attrs
 
 from . import _runtime
+from ._miniserver import LoopbackServer, Reply, Request
 from .exceptions import DeliveryError, MissingExtraError
 from .model import DeadLetter, Delivery, Page, Post
 from .pipeline import Pipeline
@@ -214,6 +215,10 @@ class Stats:
     dead_letters: Counter[str] = attrs.Factory(Counter)
     commits: Counter[str] = attrs.Factory(Counter)
     in_flight: Counter[str] = attrs.Factory(Counter)
+    #: Requests to the approval callbacks of reply sinks, by outcome: ``approved``,
+    #: ``rejected``, ``refused`` (a bad link token or signature: never acted on), ``conflict``
+    #: (already decided otherwise), ``repeated`` (the same decision again), ``not_found``.
+    approvals: Counter[str] = attrs.Factory(Counter)
     uncommitted: dict[str, deque[str | None]] = attrs.Factory(dict)
     latency: dict[str, _Histogram] = attrs.Factory(dict)
     newest: dict[str, datetime] = attrs.Factory(dict)
@@ -273,6 +278,7 @@ class Stats:
             "dead_letters": dict(self.dead_letters),
             "commits": dict(self.commits),
             "in_flight": dict(self.in_flight),
+            "approvals": dict(self.approvals),
             "pages_in_flight": self.pages_in_flight(),
             "queue_depth": {
                 (f"{stage}:{sink}" if sink else stage): used
@@ -462,7 +468,8 @@ def prometheus_registry(stats: Stats, /) -> Any:
     and not yet committed; by ``source``); ``socialplug_queue_depth`` and
     ``socialplug_queue_capacity`` (what waits in each bounded channel of the runtime, and its
     bound, by ``stage`` and ``sink``: ``stage="process"`` counts pages, ``stage="sink"``
-    page-sized chunks of deliveries); ``socialplug_up``.
+    page-sized chunks of deliveries); ``socialplug_approval_requests_total`` (requests to
+    the approval callbacks, by ``outcome``); ``socialplug_up``.
 
     Raises:
         MissingExtraError: prometheus-client is not installed.
@@ -503,6 +510,12 @@ def prometheus_registry(stats: Stats, /) -> Any:
             )
             yield counters("dead_letters", "Dead letters written", "origin", s.dead_letters)
             yield counters("commits", "Cursor commits", "source", s.commits)
+            yield counters(
+                "approval_requests",
+                "Requests to the approval callbacks of reply sinks",
+                "outcome",
+                s.approvals,
+            )
             gauge = GaugeMetricFamily(
                 "socialplug_in_flight", "Deliveries being sent", labels=["sink"]
             )
@@ -552,65 +565,55 @@ def prometheus_registry(stats: Stats, /) -> Any:
 # -- HTTP endpoints -----------------------------------------------------------------------
 
 
+_PATHS = frozenset({"/healthz", "/readyz", "/stats", "/metrics"})
+
+
 async def serve_http(
     host: str,
     port: int,
     stats: Stats,
     /,
     *,
+    handler: Callable[[Request], Awaitable[Reply]] | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """
     Serve ``/healthz`` (the process is up), ``/readyz`` (the pipeline has started its
     sources; 503 before), ``/metrics`` (Prometheus text, with the ``metrics`` extra) and
-    ``/stats`` (JSON) on *host*:*port* until cancelled. Reports the bound port through
-    *task_status* (pass port 0 for any free port).
+    ``/stats`` (JSON) on *host*:*port* until cancelled. *handler* answers every other path
+    (``socialplug run`` serves the approval links of reply sinks with it). Reports the bound
+    port through *task_status* (pass port 0 for any free port).
     """
     registry: Any = None
     with contextlib.suppress(MissingExtraError):
         registry = prometheus_registry(stats)
 
-    async def handle(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            data = b""
-            with anyio.move_on_after(5):
-                while b"\r\n\r\n" not in data and len(data) < 8192:
-                    try:
-                        data += await stream.receive(4096)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        return
-            parts = data.split(b" ", 2)
-            path = parts[1].decode("latin-1").split("?")[0] if len(parts) > 1 else "/"
-            status, ctype, body = _respond(path, stats, registry)
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await stream.send(head.encode("latin-1") + body)
+    async def respond(request: Request) -> Reply:
+        if handler is not None and request.path not in _PATHS:
+            return await handler(request)
+        status, ctype, body = _respond(request.path, stats, registry)
+        return Reply(status=status, body=body, headers={"Content-Type": ctype})
 
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    async with listener:
-        bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
-        task_status.started(bound)
-        await listener.serve(handle)
+    async with LoopbackServer(respond, host=host, port=port, timeout=30.0) as server:
+        task_status.started(server.port)
+        await anyio.sleep_forever()
 
 
-def _respond(path: str, stats: Stats, registry: Any) -> tuple[str, str, bytes]:
+def _respond(path: str, stats: Stats, registry: Any) -> tuple[int, str, bytes]:
     text = "text/plain; charset=utf-8"
     if path == "/healthz":
-        return "200 OK", text, b"ok\n"
+        return 200, text, b"ok\n"
     if path == "/readyz":
         if stats.ready:
-            return "200 OK", text, b"ready\n"
-        return "503 Service Unavailable", text, b"starting\n"
+            return 200, text, b"ready\n"
+        return 503, text, b"starting\n"
     if path == "/stats":
-        return "200 OK", "application/json", json.dumps(stats.snapshot()).encode()
+        return 200, "application/json", json.dumps(stats.snapshot()).encode()
     if path == "/metrics":
         if registry is None:
             body = b"prometheus-client is not installed: pip install 'socialplug[metrics]'\n"
-            return "501 Not Implemented", text, body
+            return 501, text, body
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
-        return "200 OK", CONTENT_TYPE_LATEST, generate_latest(registry)
-    return "404 Not Found", text, b"not found\n"
+        return 200, CONTENT_TYPE_LATEST, generate_latest(registry)
+    return 404, text, b"not found\n"
