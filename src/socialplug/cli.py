@@ -4,7 +4,8 @@ The ``socialplug`` command: run, check and operate pipelines described in TOML f
 Exit codes:
 
 ====  ==============================================================================
-0     success (and a run stopped by SIGINT/SIGTERM after draining)
+0     success (and a run stopped by SIGINT/SIGTERM after draining, or approvals serve
+      stopped by them)
 1     the command worked but found failures: errors, dead letters or malformed items
       in a run report, no match for ``query test``, a replay that failed again
 2     usage or pipeline-file error (every problem is printed with file and line)
