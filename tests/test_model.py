@@ -90,6 +90,20 @@ class TestPost:
         with pytest.raises(TypeError):
             post.annotations["c"] = 3  # type: ignore[index]
 
+    def test_annotate_copies_every_field(self):
+        """The fast copy keeps every field, raw and nested posts as attrs.evolve would."""
+        post = full_post()
+        richer = post.annotate(extra=[1, 2])
+
+        expected = attrs.evolve(post, annotations={**post.annotations, "extra": [1, 2]})
+        assert richer == expected
+        for field in attrs.fields(Post):
+            assert getattr(richer, field.name) == getattr(expected, field.name), field.name
+        assert richer.raw is post.raw
+        assert type(richer) is Post
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            richer.text = "changed"  # type: ignore[misc]
+
     def test_json_round_trip_is_lossless(self):
         """Every field survives to_json/from_json, including raw, annotations and nested posts."""
         post = full_post()

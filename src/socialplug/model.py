@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 
@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+_T = TypeVar("_T")
 
 
 def _utc(value: object) -> datetime:
@@ -227,11 +228,7 @@ class Post:
         """Return a copy with *values* merged into :attr:`annotations`."""
         # A field-by-field copy: every other field is already validated, so this skips the
         # converters that attrs.evolve would run again (annotating is on the hot path).
-        new = object.__new__(Post)
-        for name in _POST_FIELDS:
-            object.__setattr__(new, name, getattr(self, name))
-        object.__setattr__(new, "annotations", MappingProxyType({**self.annotations, **values}))
-        return new
+        return _copy_post(self, MappingProxyType({**self.annotations, **values}))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-compatible dict holding every field, ``raw`` and nested posts too."""
@@ -292,6 +289,28 @@ class Post:
 
 
 _POST_FIELDS = tuple(f.name for f in attrs.fields(Post) if f.name != "annotations")
+
+
+def _slot_copier(cls: type[_T], names: Sequence[str], last: str) -> Callable[[_T, Any], _T]:
+    """
+    Return ``copy(obj, value)``: a new *cls* with the fields *names* of *obj* and *value* as
+    field *last*, set through the slots' own descriptors.
+
+    A frozen attrs class can only be filled through ``object.__setattr__``, which looks each
+    name up again; calling the slot descriptors directly, in straight-line code generated
+    once, halves the cost of a copy (``Post.annotate`` runs for every routed post). The
+    generated source holds only the class's own field names.
+    """
+    setters = {f"_set_{n}": cls.__dict__[n].__set__ for n in (*names, last)}
+    body = "".join(f"    _set_{n}(new, obj.{n})\n" for n in names)
+    source = f"def copy(obj, value):\n    new = _new(_cls)\n{body}    _set_{last}(new, value)\n    return new\n"
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
+    exec(compile(source, f"<socialplug copy of {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    copy: Callable[[_T, Any], _T] = namespace["copy"]
+    return copy
+
+
+_copy_post = _slot_copier(Post, _POST_FIELDS, "annotations")
 
 
 @attrs.frozen(kw_only=True)
