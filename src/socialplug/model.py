@@ -499,6 +499,11 @@ class Delivery:
         raise TypeError(msg)
 
 
+# Made once per item (authors) or per delivery: built fast too (see _fill_fast).
+_fill_fast(Author, "bot")
+_fill_fast(Delivery, "key")
+
+
 @attrs.frozen(kw_only=True)
 class Malformed:
     """
