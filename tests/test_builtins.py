@@ -225,6 +225,36 @@ class TestJSONLSource:
         assert ids(pages) == ["alpha", "beta"]
         assert [m.payload for page in pages for m in page.malformed] == ["BOOM"]
 
+    async def test_custom_map_gets_decoded_json(self, tmp_path):
+        """map receives each line decoded; bad JSON and what map raises on are Malformed."""
+        path = tmp_path / "in.jsonl"
+        path.write_bytes(
+            b'{"id": "1", "text": "caf\xc3\xa9"}\n'
+            b"{not json\n"
+            b'{"id": "2", "text": "ok"}\n'
+            b'["a list"]\n'
+            b'{"id": "3", "text": "stray \xff byte"}\n'
+        )
+
+        def to_post(data: dict[str, str]) -> Post:
+            return make_post(id=data["id"], text=data["text"])
+
+        pages = await read_all(JSONLSource(path, map=to_post))
+        posts = [p for page in pages for p in page.posts]
+        assert [(p.id, p.text) for p in posts] == [
+            ("1", "café"),
+            ("2", "ok"),
+            ("3", "stray \ufffd byte"),  # one stray byte costs one character, not the line
+        ]
+        bad = [m for page in pages for m in page.malformed]
+        assert [m.payload for m in bad] == ["{not json", '["a list"]']
+        assert bad[0].reason.startswith("JSONDecodeError")
+        assert bad[1].reason.startswith("TypeError")
+
+    def test_map_and_parse_are_exclusive(self, tmp_path):
+        with pytest.raises(ConfigurationError, match="not both"):
+            JSONLSource(tmp_path / "x.jsonl", map=Post.from_dict, parse=lambda line: make_post())
+
 
 class TestJSONLSink:
     async def test_default_line_format_round_trips(self, tmp_path):

@@ -4,6 +4,7 @@ The data model: validation, keys, immutability and the lossless JSON round trip.
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta, timezone
 
 import attrs
@@ -89,6 +90,69 @@ class TestPost:
         assert dict(richer.annotations) == {"a": 1, "b": 2}
         with pytest.raises(TypeError):
             post.annotations["c"] = 3  # type: ignore[index]
+
+    def test_fast_constructor_builds_what_attrs_builds(self):
+        """Post's constructor fills the same fields, with the same defaults and converters."""
+        attrs_init = Post.__init__.__globals__["_attrs_init"]
+        post = full_post()
+        fields = {f.name: getattr(post, f.name) for f in attrs.fields(Post)}
+        cases = [
+            fields,
+            {"platform": "x", "id": "1", "created_at": T0},
+            {
+                "platform": "x",
+                "id": "1",
+                "created_at": T0.astimezone(timezone(timedelta(hours=2))),
+            },
+            {"platform": "x", "id": "1", "created_at": T0, "tags": ["a"], "raw": {"r": 1}},
+        ]
+        for kwargs in cases:
+            fast = Post(**kwargs)
+            slow = object.__new__(Post)
+            attrs_init(slow, **kwargs)
+            assert type(fast) is Post
+            for field in attrs.fields(Post):
+                assert getattr(fast, field.name) == getattr(slow, field.name), field.name
+        assert Post(platform="x", id="1", created_at=T0).key == "x:1"
+
+    def test_fast_constructor_keeps_errors_and_immutability(self):
+        with pytest.raises(ValueError, match="timezone-aware"):
+            Post(platform="x", id="1", created_at=datetime(2026, 1, 1))
+        with pytest.raises(TypeError):
+            Post(platform="x", created_at=T0)  # type: ignore[call-arg]
+        with pytest.raises(TypeError):
+            Post(platform="x", id="1", created_at=T0, colour="red")  # type: ignore[call-arg]
+        post = Post(platform="x", id="1", created_at=T0)
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            post.id = "2"  # type: ignore[misc]
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            del post.id  # type: ignore[misc]
+        assert copy.copy(post) == post
+        assert attrs.evolve(post, id="2").key == "x:1"  # evolve keeps the key it was given
+
+    def test_subclasses_keep_their_class(self):
+        class Tagged(Post):
+            __slots__ = ()
+
+        post = Tagged(platform="x", id="1", created_at=T0)
+        assert type(post) is Tagged
+        assert post.key == "x:1"
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            post.id = "2"  # type: ignore[misc]
+
+    def test_annotate_copies_every_field(self):
+        """The fast copy keeps every field, raw and nested posts as attrs.evolve would."""
+        post = full_post()
+        richer = post.annotate(extra=[1, 2])
+
+        expected = attrs.evolve(post, annotations={**post.annotations, "extra": [1, 2]})
+        assert richer == expected
+        for field in attrs.fields(Post):
+            assert getattr(richer, field.name) == getattr(expected, field.name), field.name
+        assert richer.raw is post.raw
+        assert type(richer) is Post
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            richer.text = "changed"  # type: ignore[misc]
 
     def test_json_round_trip_is_lossless(self):
         """Every field survives to_json/from_json, including raw, annotations and nested posts."""

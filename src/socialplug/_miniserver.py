@@ -25,7 +25,8 @@ REASONS = {
     401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
     409: "Conflict", 410: "Gone", 411: "Length Required", 413: "Payload Too Large",
     415: "Unsupported Media Type", 422: "Unprocessable Entity", 429: "Too Many Requests",
-    500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable",
 }  # fmt: skip
 
 
@@ -74,6 +75,9 @@ class LoopbackServer:
     host: str = "127.0.0.1"
     port: int = 0
     max_body: int = 1 << 24
+    #: Seconds a request (head and body) may take to arrive once the connection waits for
+    #: it; an idle or slow connection is then closed. ``None``: wait for ever.
+    timeout: float | None = None
     _tg: anyio.abc.TaskGroup | None = attrs.field(init=False, default=None)
     _listener: anyio.abc.Listener[anyio.abc.SocketStream] | None = attrs.field(
         init=False, default=None
@@ -84,40 +88,48 @@ class LoopbackServer:
         """``http://host:port``."""
         return f"http://{self.host}:{self.port}"
 
+    async def _receive(self, reader: BufferedByteReceiveStream) -> Request | None:
+        """The next request on the connection; ``None`` when it is closed or unreadable."""
+        try:
+            head = await reader.receive_until(b"\r\n\r\n", 1 << 16)
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
+                anyio.DelimiterNotFound, anyio.ClosedResourceError):  # fmt: skip
+            return None
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            headers[name.strip().lower()] = value.strip()
+        try:
+            length = int(headers.get("content-length") or 0)
+        except ValueError:
+            return None
+        if length > self.max_body:
+            return None
+        try:
+            body = await reader.receive_exactly(length) if length else b""
+        except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError):
+            return None
+        parts = urlsplit(target)
+        return Request(
+            method=method.upper(),
+            path=parts.path,
+            query=dict(parse_qsl(parts.query)),
+            headers=headers,
+            body=body,
+        )
+
     async def _serve(self, stream: anyio.abc.ByteStream) -> None:
         reader = BufferedByteReceiveStream(stream)
         async with stream:
             while True:
-                try:
-                    head = await reader.receive_until(b"\r\n\r\n", 1 << 16)
-                except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError,
-                        anyio.DelimiterNotFound, anyio.ClosedResourceError):  # fmt: skip
+                request = None
+                with anyio.move_on_after(self.timeout):
+                    request = await self._receive(reader)
+                if request is None:
                     return
-                lines = head.decode("latin-1").split("\r\n")
-                method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
-                headers = {}
-                for line in lines[1:]:
-                    name, _, value = line.partition(":")
-                    headers[name.strip().lower()] = value.strip()
-                try:
-                    length = int(headers.get("content-length") or 0)
-                except ValueError:
-                    return
-                if length > self.max_body:
-                    return
-                try:
-                    body = await reader.receive_exactly(length) if length else b""
-                except (anyio.IncompleteRead, anyio.EndOfStream, anyio.BrokenResourceError):
-                    return
-                parts = urlsplit(target)
-                request = Request(
-                    method=method.upper(),
-                    path=parts.path,
-                    query=dict(parse_qsl(parts.query)),
-                    headers=headers,
-                    body=body,
-                )
-                if "chunked" in headers.get("transfer-encoding", ""):
+                if "chunked" in request.headers.get("transfer-encoding", ""):
                     reply = Reply(status=411, body="chunked request bodies are not supported")
                 else:
                     reply = await self.handler(request)
@@ -129,7 +141,7 @@ class LoopbackServer:
                     await stream.send(("\r\n".join(head_lines) + "\r\n\r\n").encode() + data)
                 except (anyio.BrokenResourceError, anyio.ClosedResourceError):
                     return
-                if headers.get("connection", "").lower() == "close":
+                if request.headers.get("connection", "").lower() == "close":
                     return
 
     async def __aenter__(self) -> Self:
@@ -149,7 +161,11 @@ class LoopbackServer:
     ) -> None:
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(exc_type, exc, tb)
-        if self._listener is not None:
-            await self._listener.aclose()
-        self._tg = self._listener = None
+        try:
+            await self._tg.__aexit__(exc_type, exc, tb)
+        finally:
+            # Shielded: leaving because the surrounding scope was cancelled still closes.
+            with anyio.CancelScope(shield=True):
+                if self._listener is not None:
+                    await self._listener.aclose()
+            self._tg = self._listener = None

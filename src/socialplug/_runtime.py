@@ -30,6 +30,7 @@ import logging
 import signal
 import threading
 import time
+import weakref
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from datetime import datetime
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
     from .pipeline import Pipeline, RunReport
     from .typing import Source
 
-__all__ = ["closing", "replay_dead_letters", "run_pipeline"]
+__all__ = ["closing", "queue_depths", "replay_dead_letters", "run_pipeline"]
 
 log = logging.getLogger("socialplug.runtime")
 
@@ -159,6 +160,7 @@ class _Run:
         self._targets: dict[str, tuple[str, ...]] = {}
         self._page_filters = _page_filters(self.filters)
         self._sink_sends: dict[str, MemoryObjectSendStream[list[_Entry]]] = {}
+        self._page_send: MemoryObjectSendStream[tuple[_Track, Page]] | None = None
         self._source_scope = anyio.CancelScope()
         self._work_scope = anyio.CancelScope()
         self.stopped_by = "end"
@@ -476,9 +478,7 @@ class _Run:
             if seen:
                 fresh = [e for e in entries if e[0].key not in seen]
                 self.c.duplicates += len(entries) - len(fresh)
-                for delivery, track in entries:
-                    if delivery.key in seen:
-                        await self._ack(track)
+                await self._ack_all([e for e in entries if e[0].key in seen])
                 entries = fresh
         if not entries:
             return
@@ -513,8 +513,15 @@ class _Run:
             if not idempotent:
                 await self.store.mark_seen([d.key for d in batch], ttl=policy.seen_ttl)
             self.c.delivered[name] += len(batch)
+        await self._ack_all(entries)
+
+    async def _ack_all(self, entries: Sequence[_Entry]) -> None:
+        """Acknowledge *entries*: once per page with its count, pages in first-seen order."""
+        counts: dict[_Track, int] = {}
         for _, track in entries:
-            await self._ack(track)
+            counts[track] = counts.get(track, 0) + 1
+        for track, count in counts.items():
+            await self._ack(track, count)
 
     async def _dead_letter_batch(
         self, name: str, batch: Sequence[Delivery], exc: BaseException, attempts: int
@@ -538,6 +545,27 @@ class _Run:
         )
         self.c.dead_lettered[name] += len(batch)
         log.error("sink %s: dead-lettered %d item(s): %s", name, len(batch), reason)
+
+    # -- observation --------------------------------------------------------------------
+
+    def queue_depths(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """
+        What waits in the bounded channels now, as ``(items, capacity)`` by ``(stage,
+        sink)``: ``("process", "")`` holds pages read and not yet processed, ``("sink",
+        KEY)`` page-sized chunks of deliveries not yet taken by that sink's batcher. Read
+        from the channels' own statistics when asked (a metrics scrape): nothing is counted
+        per post.
+        """
+        found: dict[tuple[str, str], tuple[int, int]] = {}
+        channels: list[tuple[tuple[str, str], MemoryObjectSendStream[Any] | None]] = [
+            (("process", ""), self._page_send),
+            *((("sink", name), send) for name, send in self._sink_sends.items()),
+        ]
+        for key, send in channels:
+            if send is not None:
+                stats = send.statistics()
+                found[key] = (stats.current_buffer_used, int(stats.max_buffer_size))
+        return found
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -598,6 +626,7 @@ class _Run:
         page_send, page_receive = anyio.create_memory_object_stream[tuple[_Track, Page]](
             self.p.buffer
         )
+        self._page_send = page_send
         receivers = {}
         for name in self.p.sinks:
             send, receive = anyio.create_memory_object_stream[list[_Entry]](self.p.buffer)
@@ -678,6 +707,24 @@ def _gc_frozen(*, enabled: bool) -> Iterator[None]:
                 gc.unfreeze()
 
 
+#: The runs in progress, for :func:`queue_depths`.
+_active_runs: weakref.WeakSet[_Run] = weakref.WeakSet()
+
+
+def queue_depths(pipeline: Pipeline, /) -> dict[tuple[str, str], tuple[int, int]]:
+    """
+    The depths of *pipeline*'s bounded channels now (see :meth:`_Run.queue_depths`), summed
+    over its runs in progress; every channel reads ``0`` while it is not running.
+    """
+    depths = {("process", ""): (0, pipeline.buffer)}
+    depths.update({("sink", name): (0, pipeline.buffer) for name in pipeline.sinks})
+    for run in list(_active_runs):
+        if run.p is pipeline:
+            for key, (used, capacity) in run.queue_depths().items():
+                depths[key] = (depths.get(key, (0, 0))[0] + used, capacity)
+    return depths
+
+
 async def run_pipeline(
     pipeline: Pipeline, *, follow: bool, stop: anyio.Event | None, handle_signals: bool
 ) -> RunReport:
@@ -685,10 +732,12 @@ async def run_pipeline(
     run = _Run(pipeline, follow=follow)
     started = pipeline.clock.now()
     t0 = time.perf_counter()
+    _active_runs.add(run)
     try:
         with _gc_frozen(enabled=pipeline.freeze_gc):
             await run.run(stop=stop, handle_signals=handle_signals)
     finally:
+        _active_runs.discard(run)
         await _close_all(pipeline)
     report = run.report(started, time.perf_counter() - t0)
     log.info("%s: %s", pipeline.name, report.summary())

@@ -4,7 +4,8 @@ The ``socialplug`` command: run, check and operate pipelines described in TOML f
 Exit codes:
 
 ====  ==============================================================================
-0     success (and a run stopped by SIGINT/SIGTERM after draining)
+0     success (and a run stopped by SIGINT/SIGTERM after draining, or approvals serve
+      stopped by them)
 1     the command worked but found failures: errors, dead letters or malformed items
       in a run report, no match for ``query test``, a replay that failed again
 2     usage or pipeline-file error (every problem is printed with file and line)
@@ -22,6 +23,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
@@ -147,20 +149,47 @@ def _setup_logging(args: argparse.Namespace) -> None:
     configure_logging(level=level, json_lines=args.log_json)
 
 
+def _approval_routes(pipeline: Any, stats: Any) -> Any:
+    """The approval callbacks of *pipeline*'s reply sinks that make links, or ``None``."""
+    replies = sys.modules.get("socialplug.sinks.replies")  # loaded if the file has one
+    if replies is None:
+        return None
+    return replies._ApprovalRoutes.of(pipeline.sinks, stats.approvals)
+
+
+def _print_approvals(routes: Any, base: str) -> None:
+    for prefix, names in routes.served:
+        print(
+            f"serving the approval links of {', '.join(names)} on {base}{prefix}/drafts/",
+            flush=True,
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """``socialplug run``."""
     from .observe import Stats, instrument, serve_http  # noqa: PLC0415
 
     loaded = _load(args.file)
     stats = Stats()
+    routes = _approval_routes(loaded.pipeline, stats)
     pipeline = instrument(loaded.pipeline, stats)
+    if routes is not None and args.http is None and not args.once:
+        names = ", ".join(n for _, group in routes.served for n in group)
+        print(
+            f"socialplug: nothing here serves the approve/reject links of {names}: "
+            "add --http HOST:PORT, or run 'socialplug approvals serve'",
+            file=sys.stderr,
+        )
 
     async def main() -> Any:
         async with anyio.create_task_group() as tg:
             if args.http is not None:
                 host, port = args.http
-                bound = await tg.start(serve_http, host, port, stats)
+                handler = routes.handle if routes is not None else None
+                bound = await tg.start(partial(serve_http, handler=handler), host, port, stats)
                 print(f"serving /healthz /readyz /metrics on http://{host}:{bound}", flush=True)
+                if routes is not None:
+                    _print_approvals(routes, f"http://{host}:{bound}")
             stats.ready = True
             report = await pipeline.run(follow=not args.once, handle_signals=True)
             tg.cancel_scope.cancel()
@@ -659,8 +688,51 @@ def cmd_incidents(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _serve_approvals(args: argparse.Namespace, loaded: Any) -> int:
+    """``socialplug approvals serve``: the approval links, until SIGINT/SIGTERM."""
+    import signal  # noqa: PLC0415
+
+    from .observe import Stats, serve_http  # noqa: PLC0415
+
+    stats = Stats()
+    routes = _approval_routes(loaded.pipeline, stats)
+    if routes is None:
+        _fail(
+            EXIT_USAGE,
+            f"{loaded.path} has no replies sink that makes approve/reject links "
+            "(give its [sinks.NAME] of type 'replies' a callback_url and a secret)",
+        )
+    host, port = args.http
+
+    async def main() -> None:
+        try:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async with anyio.create_task_group() as tg:
+                    handler = partial(serve_http, handler=routes.handle)
+                    bound = await tg.start(handler, host, port, stats)
+                    stats.ready = True
+                    _print_approvals(routes, f"http://{host}:{bound}")
+                    async for _ in signals:
+                        tg.cancel_scope.cancel()
+                        break
+        finally:
+            with anyio.CancelScope(shield=True):
+                await routes.aclose()
+                await loaded.pipeline.state.aclose()
+
+    anyio.run(main)
+    if args.json:
+        _emit_json(dict(stats.approvals))
+    else:
+        print(
+            "approvals: "
+            + (", ".join(f"{k} {v}" for k, v in sorted(stats.approvals.items())) or "no decisions")
+        )
+    return EXIT_OK
+
+
 def cmd_approvals(args: argparse.Namespace) -> int:
-    """``socialplug approvals list|approve|reject`` (drafted replies of the replies sink)."""
+    """``socialplug approvals list|approve|reject|publish|serve`` (drafts of replies sinks)."""
     import importlib  # noqa: PLC0415
 
     try:
@@ -674,22 +746,57 @@ def cmd_approvals(args: argparse.Namespace) -> int:
         )
     loaded = _load(args.file)
     store = loaded.pipeline.state
+    if args.action == "serve":
+        if type(store).__name__ == "MemoryStateStore":
+            _fail(
+                EXIT_USAGE,
+                f"{loaded.path} keeps its state in memory: the drafts of 'socialplug run' "
+                'are not there (give it a [state] such as type = "sqlite")',
+            )
+        return _serve_approvals(args, loaded)
+    if type(store).__name__ == "MemoryStateStore":
+        print(
+            f"socialplug: {loaded.path} keeps its state in memory: there are no drafts to "
+            'see from here (give it a [state] such as type = "sqlite")',
+            file=sys.stderr,
+        )
+    # The repliers of the file's reply sinks, one per platform: approving posts at once.
+    repliers: dict[str, Any] = {}
+    for sink in loaded.pipeline.sinks.values():
+        if isinstance(sink, replies.ReplySink):
+            for replier in sink.repliers:
+                repliers.setdefault(replier.platform, replier)
+    if args.action == "publish" and not repliers:
+        _fail(
+            EXIT_USAGE,
+            f"{loaded.path} has no replies sink with a replier to post with "
+            "(add a mastodon or bluesky table to its [sinks.NAME] of type 'replies')",
+        )
 
     async def run() -> Any:
         queue = queue_cls(store)
         try:
             if args.action == "list":
                 return await queue.drafts(status=None if args.all else "pending")
+            if args.action == "publish":
+                return await replies.publish_approved(queue, repliers)
             if await queue.get(args.draft) is None:
                 _fail(EXIT_NOT_FOUND, f"no draft {args.draft!r}")
-            if args.action == "approve":
-                return await queue.approve(args.draft, by=args.by, text=args.text)
-            return await queue.reject(args.draft, by=args.by, reason=args.reason or "")
+            if args.action == "reject":
+                return await queue.reject(args.draft, by=args.by, reason=args.reason or "")
+            draft = await queue.approve(args.draft, by=args.by, text=args.text)
+            if repliers:
+                for done in await replies.publish_approved(queue, repliers):
+                    if done.id == draft.id:
+                        draft = done
+            return draft
         finally:
+            for replier in repliers.values():
+                await replier.aclose()
             await store.aclose()
 
     result = anyio.run(run)
-    if args.action == "list":
+    if args.action in ("list", "publish"):
         if args.json:
             _emit_json([d.to_dict() for d in result])
         else:
@@ -697,14 +804,22 @@ def cmd_approvals(args: argparse.Namespace) -> int:
                 print(
                     f"{d.id}  [{d.status}] {d.platform} -> {d.reply_to_url or d.reply_to or '-'}"
                 )
-                print(f"    {d.text}")
-            print(f"{len(result)} draft(s)")
-        return EXIT_OK
+                print(f"    {d.posted_url or d.text}")
+            print(
+                f"{len(result)} draft(s)"
+                + (" posted or failed" if args.action == "publish" else "")
+            )
+        failed = args.action == "publish" and any(d.status == "failed" for d in result)
+        return EXIT_FAILURES if failed else EXIT_OK
     if args.json:
         _emit_json(result.to_dict())
     else:
         print(f"{args.action}d {result.id} as {args.by}")
-    return EXIT_OK
+        if result.status == "posted":
+            print(f"posted: {result.posted_url or result.posted_id}")
+        elif result.status == "approved" and repliers:
+            print("not posted yet: 'socialplug approvals publish' tries again")
+    return EXIT_FAILURES if result.status == "failed" else EXIT_OK
 
 
 def cmd_state(args: argparse.Namespace) -> int:
@@ -818,7 +933,10 @@ def _parser() -> argparse.ArgumentParser:
         "--once", action="store_true", help="read what is new, deliver, commit and exit (ETL)"
     )
     p.add_argument(
-        "--http", type=_address, metavar="HOST:PORT", help="serve /healthz, /readyz and /metrics"
+        "--http",
+        type=_address,
+        metavar="HOST:PORT",
+        help="serve /healthz, /readyz and /metrics, and the approval links of replies sinks",
     )
 
     p = add(
@@ -881,8 +999,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--monitor", metavar="NAME", help="the monitor (default: the first)")
 
-    p = add("approvals", "list, approve or reject drafted replies", cmd_approvals)
-    p.add_argument("action", choices=("list", "approve", "reject"))
+    p = add(
+        "approvals",
+        "list, approve, reject or publish drafted replies, or serve their approval links",
+        cmd_approvals,
+    )
+    p.add_argument("action", choices=("list", "approve", "reject", "publish", "serve"))
     p.add_argument("file", metavar="FILE")
     p.add_argument("draft", nargs="?", metavar="DRAFT", help="approve/reject: the draft id")
     p.add_argument(
@@ -891,6 +1013,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--text", help="approve: the reply text to post instead of the draft's")
     p.add_argument("--reason", help="reject: why")
     p.add_argument("--all", action="store_true", help="list: decided drafts too")
+    p.add_argument(
+        "--http",
+        type=_address,
+        default=("127.0.0.1", 8090),
+        metavar="HOST:PORT",
+        help="serve: where to listen (default 127.0.0.1:8090), with /healthz and /readyz",
+    )
 
     s = sub.add_parser(
         "state", help="inspect the state store", description="inspect the state store"
@@ -918,7 +1047,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """The ``socialplug`` command; returns the exit code."""
     parser = _parser()
     args = parser.parse_args(argv)
-    if getattr(args, "command", None) in ("incidents", "approvals") and args.action != "list":
+    if getattr(args, "command", None) in ("incidents", "approvals") and args.action not in (
+        "list",
+        "publish",
+        "serve",
+    ):
         target = getattr(args, "incident", None) if args.command == "incidents" else args.draft
         if target is None:
             parser.error(f"{args.command} {args.action} needs the key of what to {args.action}")

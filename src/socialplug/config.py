@@ -54,6 +54,7 @@ from . import plugins
 from ._tomlmap import KeyPath, TomlMap
 from .exceptions import ConfigurationError, PluginError, PluginNotFoundError
 from .pipeline import Pipeline, SinkPolicy
+from .state import MemoryStateStore
 
 
 __all__ = [
@@ -83,6 +84,8 @@ _ROUTER_KEYS = ("default", "fan_out")
 _POLICY_KEYS = ("batch_size", "batch_wait", "concurrency", "seen_ttl", "retry")
 _RETRY_KEYS = ("attempts", "timeout", "wait_initial", "wait_max", "wait_jitter", "max_retry_after")
 _REDACTED = "***"
+#: Sink settings that are sinks themselves (a table with a ``type``), by sink type.
+_NESTED_SINKS = {"replies": ("notify",)}
 
 
 @attrs.frozen
@@ -287,8 +290,16 @@ def _call_spec(kind: str, factory: Any, spec: Any) -> Any:
     raise TypeError(f"expected a {kind} name or a one-key table, got {spec!r}")
 
 
-def _nested(kind: plugins.Kind, name: str) -> dict[str, Callable[[Any], Any]]:
+def _nested(kind: plugins.Kind, name: str, base: Path) -> dict[str, Callable[[Any], Any]]:
     """Converters for arguments whose values are objects (by plugin)."""
+    if kind == "sinks" and name == "replies":
+        from .sinks import replies  # noqa: PLC0415
+
+        return {
+            "compose": lambda v: _compose(v, base),
+            "mastodon": lambda v: _obj(replies.MastodonReplier, v),
+            "bluesky": lambda v: _obj(replies.BlueskyReplier, v),
+        }
     if kind == "sources" and name == "mastodon":
         from .sources.mastodon import Timeline  # noqa: PLC0415
 
@@ -308,6 +319,67 @@ def _nested(kind: plugins.Kind, name: str) -> dict[str, Callable[[Any], Any]]:
             "gaps": lambda v: _obj(alerting.Gaps, v),
         }
     return {}
+
+
+_IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+
+
+def _import_object(spec: str, base: Path) -> Any:
+    """``"package.module:attribute"``, imported; the pipeline file's folder is searched too."""
+    import importlib  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    module_name, _, attr = spec.partition(":")
+    folder = str(base.resolve())
+    added = folder not in sys.path
+    if added:
+        sys.path.append(folder)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"cannot import {module_name!r} (from {spec!r}): {exc}") from exc
+    except Exception as exc:
+        raise ValueError(
+            f"importing {module_name!r} (from {spec!r}) failed: {type(exc).__name__}: {exc}"
+        ) from exc
+    finally:
+        if added:
+            sys.path.remove(folder)
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ValueError(f"{spec!r}: {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def _compose(spec: Any, base: Path) -> Any:
+    """
+    A reply sink's ``compose``: ``"package.module:function"`` or ``{ function = "..." }``
+    imports a callable; any other text, or ``{ template = "..." }``, is a ReplyTemplate.
+    """
+    from .sinks.replies import ReplyTemplate  # noqa: PLC0415
+
+    if isinstance(spec, dict) and len(spec) == 1 and "template" in spec:
+        spec = spec["template"]
+        if not isinstance(spec, str):
+            raise TypeError("compose.template must be text")
+        return ReplyTemplate(spec)
+    if isinstance(spec, dict) and len(spec) == 1 and "function" in spec:
+        spec = spec["function"]
+        if not isinstance(spec, str) or not _IMPORT_PATH.match(spec):
+            raise ValueError(f"compose.function must be 'package.module:function', got {spec!r}")
+    elif not isinstance(spec, str):
+        raise TypeError(
+            "compose is a template text, 'package.module:function', "
+            "{ template = '...' } or { function = '...' }"
+        )
+    elif not _IMPORT_PATH.match(spec):
+        return ReplyTemplate(spec)
+    found = _import_object(spec, base)
+    if not callable(found):
+        raise TypeError(f"{spec!r} is not callable (it is {type(found).__name__!r})")
+    return found
 
 
 def _many(value: Any) -> list[Any]:
@@ -499,13 +571,25 @@ class _Builder:
                         guessed.update(difflib.get_close_matches(key, accepted, n=1, cutoff=0.6))
                         ok = False
             for key, value in inject.items():
-                if key in accepted and key not in kwargs:
+                if key not in accepted:
+                    continue
+                if key == "state" and key in kwargs:
+                    self.report((*path, key), "the state store is the pipeline's [state]")
+                    ok = False
+                elif value is None:  # what it depends on failed (and was reported)
+                    ok = False
+                elif key not in kwargs:
                     kwargs[key] = value
             for key in required:
-                if key not in kwargs and key not in guessed and not args:
+                if key not in kwargs and key not in guessed and key not in inject and not args:
                     self.report(path, f"{name!r} needs {key!r}")
                     ok = False
-        converters = _nested(kind, name)
+        if kind == "sinks":
+            for key in _NESTED_SINKS.get(name, ()):
+                if key in kwargs:
+                    kwargs[key] = self.component("sinks", kwargs[key], (*path, key))
+                    ok = ok and kwargs[key] is not None
+        converters = _nested(kind, name, self.path.parent)
         for key, value in list(kwargs.items()):
             if key in converters:
                 try:
@@ -556,6 +640,8 @@ class _Builder:
         state = None
         if "state" in doc:
             state = self.component("state", doc["state"], ("state",))
+        else:  # the pipeline's default, made here so that sinks can share it
+            state = MemoryStateStore()
 
         sources = []
         raw_sources = doc.get("sources", [])
@@ -579,7 +665,7 @@ class _Builder:
         if not raw_sinks:
             self.report((), "the pipeline has no [sinks.NAME]")
         for key, table in raw_sinks.items():
-            sinks[key] = self.component("sinks", table, ("sinks", key))
+            sinks[key] = self.component("sinks", table, ("sinks", key), state=state)
 
         filters = [
             self.filter(t, ("filters", i), queries) for i, t in enumerate(doc.get("filters", []))

@@ -6,8 +6,9 @@ endpoints for a pipeline run as a service.
 Live statistics come from wrapping the pipeline's components (:func:`instrument`): sources,
 filters, transforms and sinks are wrapped in thin proxies that count what passes through them
 and time every delivery, and the state store is wrapped to count dead letters and cursor
-commits. The runtime itself is untouched; the final :class:`~socialplug.RunReport` stays the
-authoritative summary of a run.
+commits. The depths of the runtime's bounded channels are read from the runtime itself when
+they are asked for (a metrics scrape), never counted per post. The final
+:class:`~socialplug.RunReport` stays the authoritative summary of a run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from typing import Any
 import anyio
 import attrs
 
+from . import _runtime
+from ._miniserver import LoopbackServer, Reply, Request
 from .exceptions import DeliveryError, MissingExtraError
 from .model import DeadLetter, Delivery, Page, Post
 from .pipeline import Pipeline
@@ -212,16 +215,40 @@ class Stats:
     dead_letters: Counter[str] = attrs.Factory(Counter)
     commits: Counter[str] = attrs.Factory(Counter)
     in_flight: Counter[str] = attrs.Factory(Counter)
+    #: Requests to the approval callbacks of reply sinks, by outcome: ``approved``,
+    #: ``rejected``, ``refused`` (a bad link token or signature: never acted on), ``conflict``
+    #: (already decided otherwise), ``repeated`` (the same decision again), ``not_found``.
+    approvals: Counter[str] = attrs.Factory(Counter)
     uncommitted: dict[str, deque[str | None]] = attrs.Factory(dict)
     latency: dict[str, _Histogram] = attrs.Factory(dict)
     newest: dict[str, datetime] = attrs.Factory(dict)
     started: float = attrs.Factory(time.time)
     ready: bool = False
     last_page_at: float | None = None
+    _pipelines: list[Pipeline] = attrs.Factory(list)
 
     def pages_in_flight(self) -> dict[str, int]:
-        """Pages read but not yet committed, per source: the depth of the pipeline's queues."""
+        """Pages read but not yet committed, per source (queued, processed or delivered)."""
         return {name: len(q) for name, q in self.uncommitted.items()}
+
+    def watch(self, pipeline: Pipeline, /) -> None:
+        """Report the queue depths of *pipeline*'s runs (:func:`instrument` calls this)."""
+        if not any(p is pipeline for p in self._pipelines):
+            self._pipelines.append(pipeline)
+
+    def queue_depths(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """
+        Items waiting in the runtime's bounded channels now, as ``(items, capacity)`` by
+        ``(stage, sink)``: ``("process", "")`` counts pages waiting for the processing stage,
+        ``("sink", KEY)`` page-sized chunks of deliveries waiting for sink KEY. Read from the
+        channels of the watched pipelines' runs when called; ``0`` when they are not running.
+        """
+        found: dict[tuple[str, str], tuple[int, int]] = {}
+        for pipeline in self._pipelines:
+            for key, (used, capacity) in _runtime.queue_depths(pipeline).items():
+                before = found.get(key, (0, 0))
+                found[key] = (before[0] + used, before[1] + capacity)
+        return found
 
     def page_read(self, source: str, cursor: str | None) -> None:
         """Note a page read by *source* (its cursor is committed later)."""
@@ -251,7 +278,12 @@ class Stats:
             "dead_letters": dict(self.dead_letters),
             "commits": dict(self.commits),
             "in_flight": dict(self.in_flight),
+            "approvals": dict(self.approvals),
             "pages_in_flight": self.pages_in_flight(),
+            "queue_depth": {
+                (f"{stage}:{sink}" if sink else stage): used
+                for (stage, sink), (used, _) in sorted(self.queue_depths().items())
+            },
             "newest": {k: v.isoformat() for k, v in self.newest.items()},
             "uptime": round(time.time() - self.started, 3),
             "ready": self.ready,
@@ -400,7 +432,7 @@ def instrument(
     Return a copy of *pipeline* whose components update *stats* as they work; *on_page* is
     called with each source page (for progress displays).
     """
-    return attrs.evolve(
+    instrumented = attrs.evolve(
         pipeline,
         sources=[_Source(s, stats, on_page) for s in pipeline.sources],
         sinks={k: _Sink(s, k, stats) for k, s in pipeline.sinks.items()},
@@ -414,6 +446,8 @@ def instrument(
         ],
         state=_State(pipeline.state, stats),
     )
+    stats.watch(instrumented)
+    return instrumented
 
 
 # -- Prometheus ---------------------------------------------------------------------------
@@ -431,8 +465,11 @@ def prometheus_registry(stats: Stats, /) -> Any:
     (deliveries being sent) and the histogram
     ``socialplug_delivery_seconds`` (by ``sink``); ``socialplug_dead_letters_total`` (by
     ``origin``); ``socialplug_commits_total`` and ``socialplug_pages_in_flight`` (pages read
-    and not yet committed: the depth of the pipeline's queues; by ``source``);
-    ``socialplug_up``.
+    and not yet committed; by ``source``); ``socialplug_queue_depth`` and
+    ``socialplug_queue_capacity`` (what waits in each bounded channel of the runtime, and its
+    bound, by ``stage`` and ``sink``: ``stage="process"`` counts pages, ``stage="sink"``
+    page-sized chunks of deliveries); ``socialplug_approval_requests_total`` (requests to
+    the approval callbacks, by ``outcome``); ``socialplug_up``.
 
     Raises:
         MissingExtraError: prometheus-client is not installed.
@@ -473,6 +510,12 @@ def prometheus_registry(stats: Stats, /) -> Any:
             )
             yield counters("dead_letters", "Dead letters written", "origin", s.dead_letters)
             yield counters("commits", "Cursor commits", "source", s.commits)
+            yield counters(
+                "approval_requests",
+                "Requests to the approval callbacks of reply sinks",
+                "outcome",
+                s.approvals,
+            )
             gauge = GaugeMetricFamily(
                 "socialplug_in_flight", "Deliveries being sent", labels=["sink"]
             )
@@ -487,6 +530,22 @@ def prometheus_registry(stats: Stats, /) -> Any:
             for key, value in sorted(s.pages_in_flight().items()):
                 pages.add_metric([key], value)
             yield pages
+            depth = GaugeMetricFamily(
+                "socialplug_queue_depth",
+                "Items waiting in a bounded channel of the runtime (pages for the process "
+                "stage, page-sized chunks of deliveries for a sink)",
+                labels=["stage", "sink"],
+            )
+            capacity = GaugeMetricFamily(
+                "socialplug_queue_capacity",
+                "The bound of that channel",
+                labels=["stage", "sink"],
+            )
+            for labels, (used, limit) in sorted(s.queue_depths().items()):
+                depth.add_metric(list(labels), used)
+                capacity.add_metric(list(labels), limit)
+            yield depth
+            yield capacity
             hist = HistogramMetricFamily(
                 "socialplug_delivery_seconds", "Delivery latency", labels=["sink"]
             )
@@ -506,65 +565,55 @@ def prometheus_registry(stats: Stats, /) -> Any:
 # -- HTTP endpoints -----------------------------------------------------------------------
 
 
+_PATHS = frozenset({"/healthz", "/readyz", "/stats", "/metrics"})
+
+
 async def serve_http(
     host: str,
     port: int,
     stats: Stats,
     /,
     *,
+    handler: Callable[[Request], Awaitable[Reply]] | None = None,
     task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
     """
     Serve ``/healthz`` (the process is up), ``/readyz`` (the pipeline has started its
     sources; 503 before), ``/metrics`` (Prometheus text, with the ``metrics`` extra) and
-    ``/stats`` (JSON) on *host*:*port* until cancelled. Reports the bound port through
-    *task_status* (pass port 0 for any free port).
+    ``/stats`` (JSON) on *host*:*port* until cancelled. *handler* answers every other path
+    (``socialplug run`` serves the approval links of reply sinks with it). Reports the bound
+    port through *task_status* (pass port 0 for any free port).
     """
     registry: Any = None
     with contextlib.suppress(MissingExtraError):
         registry = prometheus_registry(stats)
 
-    async def handle(stream: anyio.abc.SocketStream) -> None:
-        async with stream:
-            data = b""
-            with anyio.move_on_after(5):
-                while b"\r\n\r\n" not in data and len(data) < 8192:
-                    try:
-                        data += await stream.receive(4096)
-                    except (anyio.EndOfStream, anyio.BrokenResourceError):
-                        return
-            parts = data.split(b" ", 2)
-            path = parts[1].decode("latin-1").split("?")[0] if len(parts) > 1 else "/"
-            status, ctype, body = _respond(path, stats, registry)
-            head = (
-                f"HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-            )
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await stream.send(head.encode("latin-1") + body)
+    async def respond(request: Request) -> Reply:
+        if handler is not None and request.path not in _PATHS:
+            return await handler(request)
+        status, ctype, body = _respond(request.path, stats, registry)
+        return Reply(status=status, body=body, headers={"Content-Type": ctype})
 
-    listener = await anyio.create_tcp_listener(local_host=host, local_port=port)
-    async with listener:
-        bound = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610
-        task_status.started(bound)
-        await listener.serve(handle)
+    async with LoopbackServer(respond, host=host, port=port, timeout=30.0) as server:
+        task_status.started(server.port)
+        await anyio.sleep_forever()
 
 
-def _respond(path: str, stats: Stats, registry: Any) -> tuple[str, str, bytes]:
+def _respond(path: str, stats: Stats, registry: Any) -> tuple[int, str, bytes]:
     text = "text/plain; charset=utf-8"
     if path == "/healthz":
-        return "200 OK", text, b"ok\n"
+        return 200, text, b"ok\n"
     if path == "/readyz":
         if stats.ready:
-            return "200 OK", text, b"ready\n"
-        return "503 Service Unavailable", text, b"starting\n"
+            return 200, text, b"ready\n"
+        return 503, text, b"starting\n"
     if path == "/stats":
-        return "200 OK", "application/json", json.dumps(stats.snapshot()).encode()
+        return 200, "application/json", json.dumps(stats.snapshot()).encode()
     if path == "/metrics":
         if registry is None:
             body = b"prometheus-client is not installed: pip install 'socialplug[metrics]'\n"
-            return "501 Not Implemented", text, body
+            return 501, text, body
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
-        return "200 OK", CONTENT_TYPE_LATEST, generate_latest(registry)
-    return "404 Not Found", text, b"not found\n"
+        return 200, CONTENT_TYPE_LATEST, generate_latest(registry)
+    return 404, text, b"not found\n"

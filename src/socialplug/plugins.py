@@ -121,6 +121,7 @@ BUILTINS: Mapping[Kind, Mapping[str, str]] = MappingProxyType(
             "postgres": "socialplug.sinks.sql:PostgresSink",
             "rabbitmq": "socialplug.sinks.rabbitmq:RabbitMQSink",
             "redis": "socialplug.sinks.redis:RedisStreamSink",
+            "replies": "socialplug.sinks.replies:ReplySink.from_store",
             "slack": "socialplug.sinks.slack:SlackSink",
             "slack_webhook": "socialplug.sinks.slack:SlackWebhookSink",
             "sqlite": "socialplug.sinks.sql:SQLiteSink",

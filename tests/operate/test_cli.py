@@ -241,6 +241,88 @@ def test_approvals(workdir):
     assert sp("approvals", "approve", "pipeline.toml", "nope", cwd=workdir).returncode == 4
 
 
+def test_replies_configured_in_a_pipeline_file_are_drafted_approved_and_posted(workdir):
+    """A reply sink in TOML: ``run --once`` drafts, ``approvals list`` shows the drafts,
+    ``approve`` posts one through the Mastodon imitation, exactly once; tokens never show."""
+    from socialplug.testing.mastodon import MastodonServer
+
+    token = "brand-access-token-77"
+    (workdir / "replies.toml").write_text(
+        """
+[state]
+type = "sqlite"
+path = "state.db"
+
+[[sources]]
+type = "jsonl"
+name = "mentions"
+path = "posts.jsonl"
+
+[[filters]]
+query = "stuck"
+
+[sinks.replies]
+type = "replies"
+compose = "Sorry {author.name}, trains are being rerouted: https://status.example.com"
+
+[sinks.replies.mastodon]
+base_url = "${MASTODON_URL}"
+token = "${MASTODON_TOKEN}"
+visibility = "unlisted"
+"""
+    )
+    with MastodonServer(token=token, rate_limit=None) as server:
+        env = {"MASTODON_URL": server.url, "MASTODON_TOKEN": token}
+
+        def run(*args: str):
+            done = sp(*args, cwd=workdir, env=env)
+            assert token not in done.stdout + done.stderr
+            return done
+
+        first = run("run", "replies.toml", "--once", "--json")
+        assert first.returncode == 0, first.stderr
+        drafted = json.loads(first.stdout)["delivered"]["replies"]
+        assert drafted >= 2
+        listed = json.loads(run("approvals", "list", "replies.toml", "--json").stdout)
+        assert len(listed) == drafted
+        draft, other = listed[0], listed[1]
+        assert draft["status"] == "pending"
+        assert draft["platform"] == "mastodon"
+        assert draft["text"].startswith("@")  # the author is mentioned
+        assert "trains are being rerouted" in draft["text"]
+        assert not [r for r in server.requests if r.method == "POST"]  # nothing posted yet
+
+        approved = run(
+            "approvals", "approve", "replies.toml", draft["id"], "--by", "dana", "--json"
+        )
+        assert approved.returncode == 0, approved.stderr
+        result = json.loads(approved.stdout)
+        assert result["status"] == "posted"
+        assert result["decided_by"] == "dana"
+        (post,) = [r for r in server.requests if r.method == "POST"]
+        assert post.path == "/api/v1/statuses"
+        assert post.headers["idempotency-key"] == draft["id"]
+        assert post.json()["in_reply_to_id"] == draft["reply_to"]
+        assert post.json()["visibility"] == "unlisted"
+        assert post.json()["status"] == draft["text"]
+
+        rejected = run("approvals", "reject", "replies.toml", other["id"], "--reason", "tone")
+        assert rejected.returncode == 0, rejected.stderr
+        published = run("approvals", "publish", "replies.toml", "--json")
+        assert published.returncode == 0, published.stderr
+        assert json.loads(published.stdout) == []  # nothing approved is left to post
+        assert len([r for r in server.requests if r.method == "POST"]) == 1
+        again = run("run", "replies.toml", "--once", "--json")
+        assert json.loads(again.stdout)["read"] == 0  # committed: no second round of drafts
+    decided = json.loads(run("approvals", "list", "replies.toml", "--all", "--json").stdout)
+    status = {d["id"]: d["status"] for d in decided}
+    assert status[draft["id"]] == "posted"
+    assert status[other["id"]] == "rejected"
+    assert len(decided) == drafted
+    # The plain pipeline file has no replier: publishing is a usage error.
+    assert sp("approvals", "publish", "pipeline.toml", cwd=workdir).returncode == 2
+
+
 def test_backtest(workdir):
     shutil.copy(FIXTURES / "burst.jsonl", workdir / "burst.jsonl")
     result = sp("backtest", "pipeline.toml", "burst.jsonl", "--json", cwd=workdir)

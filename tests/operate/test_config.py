@@ -303,3 +303,137 @@ def test_the_documented_example_file_is_valid(tmp_path):
     assert pipeline.router.default.name == "archive"
     assert pipeline.policy("ops").retry.attempts == 8
     assert "t0ken-value" not in loaded.graph
+
+
+def test_a_reply_sink_shares_the_state_store_and_keeps_secrets(tmp_path):
+    """``type = "replies"``: drafts go to the pipeline's [state], secrets stay out of reprs."""
+    from socialplug.sinks import MemorySink
+    from socialplug.sinks.replies import ApprovalQueue, MastodonReplier, ReplySink
+    from socialplug.sync import run_once
+
+    shutil.copy(FIXTURES / "posts.jsonl", tmp_path / "posts.jsonl")
+    (tmp_path / "p.toml").write_text(
+        f"""
+[state]
+type = "sqlite"
+path = "{tmp_path / "state.db"}"
+[[sources]]
+type = "jsonl"
+path = "{tmp_path / "posts.jsonl"}"
+[[filters]]
+query = "stuck"
+[sinks.replies]
+type = "replies"
+compose = "Sorry {{author.name}}, trains are being rerouted"
+secret = "${{REPLIES_SECRET}}"
+callback_url = "https://ops.example.com/socialplug"
+notify = {{ type = "memory" }}
+[sinks.replies.mastodon]
+base_url = "https://mastodon.example"
+token = {{ env = "MASTODON_TOKEN" }}
+"""
+    )
+    env = {"REPLIES_SECRET": "links-secret-123", "MASTODON_TOKEN": "token-value-456"}
+    loaded = config.load(tmp_path / "p.toml", env=env)
+    sink = loaded.pipeline.sinks["replies"]
+    assert isinstance(sink, ReplySink)
+    assert sink.queue.store is loaded.pipeline.state
+    assert isinstance(sink.notify, MemorySink)
+    (replier,) = sink.repliers
+    assert isinstance(replier, MastodonReplier)
+    assert replier.token == "token-value-456"
+    for text in (repr(sink), repr(loaded.pipeline), loaded.graph):
+        assert "links-secret-123" not in text
+        assert "token-value-456" not in text
+    report = run_once(loaded.pipeline)
+    assert report.delivered["replies"] >= 1
+
+    async def pending():
+        return await ApprovalQueue(SQLiteStateStore(tmp_path / "state.db")).pending()
+
+    drafts = anyio.run(pending)
+    assert len(drafts) == report.delivered["replies"]
+    assert "trains are being rerouted" in drafts[0].text
+    assert len(sink.notify.items) == len(drafts)
+    assert "links-secret-123" not in json.dumps([a.summary for a in sink.notify.items])
+
+    # Without [state] the sink and the pipeline share the in-memory default.
+    text = (tmp_path / "p.toml").read_text().split("[[sources]]", 1)[1]
+    (tmp_path / "p.toml").write_text("[[sources]]" + text)
+    loaded = config.load(tmp_path / "p.toml", env=env)
+    assert loaded.pipeline.sinks["replies"].queue.store is loaded.pipeline.state
+
+
+def test_reply_sink_compose_forms_and_their_errors(tmp_path):
+    """compose is a template or 'module:function'; every mistake names its line and key."""
+    from socialplug.sinks.replies import ReplyTemplate
+
+    (tmp_path / "house_replies.py").write_text(
+        "def compose(post):\n    return 'hi ' + post.author.handle\n\nNOT_CALLABLE = 3\n"
+    )
+    head = '[[sources]]\ntype = "jsonl"\npath = "posts.jsonl"\n'
+    good = (
+        head
+        + '[sinks.a]\ntype = "replies"\ncompose = "house_replies:compose"\n'
+        + '[sinks.b]\ntype = "replies"\ncompose = { template = "Thanks:{author.name}" }\n'
+        + '[sinks.c]\ntype = "replies"\ncompose = { function = "house_replies:compose" }\n'
+    )
+    (tmp_path / "good.toml").write_text(good)
+    sinks = config.load(tmp_path / "good.toml", env={}).pipeline.sinks
+    assert sinks["a"].compose.__name__ == "compose"  # imported from the file's folder
+    assert sinks["b"].compose == ReplyTemplate("Thanks:{author.name}")
+    assert sinks["c"].compose is sinks["a"].compose
+
+    bad = (
+        head
+        + '[sinks.a]\ntype = "replies"\ncompose = "no_such_module:compose"\n'  # line 6
+        + '[sinks.b]\ntype = "replies"\ncompose = "house_replies:NOT_CALLABLE"\n'  # line 9
+        + '[sinks.c]\ntype = "replies"\ncompose = "house_replies:missing"\n'  # line 12
+        + '[sinks.d]\ntype = "replies"\ncompose = "Hi @{author.handel}"\n'  # line 15
+        + '[sinks.e]\ntype = "replies"\ncompose = "x"\nstate = "mine"\n'  # line 19
+        + '[sinks.f]\ntype = "replies"\ncompose = "x"\nnotify = { type = "slak" }\n'  # line 23
+        + '[sinks.g]\ntype = "replies"\ncompose = "x"\nmastodon = { base_url = "u" }\n'  # 27
+        + '[sinks.h]\ntype = "replies"\n'  # line 28
+    )
+    (tmp_path / "bad.toml").write_text(bad)
+    with pytest.raises(config.ConfigError) as info:
+        config.load(tmp_path / "bad.toml", env={})
+    found = {(p.line, p.key): p.message for p in info.value.found}
+    assert "cannot import 'no_such_module'" in found[6, "sinks.a.compose"]
+    assert "is not callable (it is 'int')" in found[9, "sinks.b.compose"]
+    assert "has no attribute 'missing'" in found[12, "sinks.c.compose"]
+    assert "did you mean {author.handle}" in found[15, "sinks.d.compose"]
+    assert "pipeline's [state]" in found[19, "sinks.e.state"]
+    assert "did you mean 'slack'" in found[23, "sinks.f.notify.type"]
+    assert "needs 'token'" in found[27, "sinks.g.mastodon"]
+    assert "needs 'compose'" in found[28, "sinks.h"]
+    assert len(found) == 8
+
+
+def test_the_documented_reply_sink_table_is_valid(tmp_path):
+    """The TOML of docs/sinks/replies.md loads, with every secret kept out of sight."""
+    from socialplug.sinks.replies import BlueskyReplier, MastodonReplier, ReplyTemplate
+    from socialplug.sinks.slack import SlackWebhookSink
+
+    page = (HERE.parents[1] / "docs" / "sinks" / "replies.md").read_text()
+    text = page.split("```toml\n", 1)[1].split("```", 1)[0]
+    secret = tmp_path / "bluesky"
+    secret.write_text("bluesky-app-password\n")
+    text = text.replace("/run/secrets/bluesky", str(secret))
+    text = text.replace('path = "state.db"', f'path = "{tmp_path / "state.db"}"')
+    source = f'[[sources]]\ntype = "jsonl"\npath = "{FIXTURES / "posts.jsonl"}"\n'
+    (tmp_path / "pipeline.toml").write_text(source + text)
+    env = {
+        "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T0/B0/slack-secret-path",
+        "REPLIES_SECRET": "links-secret-value",
+        "MASTODON_TOKEN": "mastodon-token-value",
+    }
+    loaded = config.load(tmp_path / "pipeline.toml", env=env)
+    sink = loaded.pipeline.sinks["replies"]
+    assert isinstance(sink.compose, ReplyTemplate)
+    assert isinstance(sink.notify, SlackWebhookSink)
+    assert [type(r) for r in sink.repliers] == [MastodonReplier, BlueskyReplier]
+    assert sink.repliers[1].app_password == "bluesky-app-password"
+    shown = repr(sink) + repr(loaded.pipeline) + loaded.graph
+    for value in (*env.values(), "bluesky-app-password"):
+        assert value not in shown

@@ -175,3 +175,104 @@ async def test_health_endpoints():
             assert metrics.status_code == 200
             assert "socialplug_up 1.0" in metrics.text
         tg.cancel_scope.cancel()
+
+
+class HeldSink:
+    """A sink that holds every delivery until it is let go: the slowest sink there is."""
+
+    def __init__(self) -> None:
+        self.go = anyio.Event()
+        self.delivered = 0
+
+    async def deliver(self, batch):
+        await self.go.wait()
+        self.delivered += len(batch)
+
+    async def aclose(self):
+        pass
+
+
+class EndlessSource:
+    """*pages* one-post pages, then quiet until the run stops (a followed source)."""
+
+    name = "endless"
+
+    def __init__(self, pages: int) -> None:
+        self.count = pages
+
+    async def pages(self, cursor, /, *, follow):
+        from socialplug.model import Page
+
+        for i in range(self.count):
+            yield Page(posts=[make_post(text=f"post {i}")], cursor=str(i))
+        await anyio.sleep_forever()
+
+    async def aclose(self):
+        pass
+
+
+def _gauges(text: str, name: str) -> dict[tuple[str, str], float]:
+    """``{(stage, sink): value}`` of a ``socialplug_queue_*`` gauge in Prometheus text."""
+    found = {}
+    for line in text.splitlines():
+        if line.startswith(name + "{"):
+            labels, value = line[len(name) + 1 :].rsplit("} ", 1)
+            pairs = dict(part.split("=", 1) for part in labels.split(","))
+            found[pairs["stage"].strip('"'), pairs["sink"].strip('"')] = float(value)
+    return found
+
+
+@pytest.mark.anyio
+async def test_queue_depth_is_read_from_the_runtime_channels():
+    """A held sink fills the bounded channels to their bound, which /metrics shows; once the
+    sink catches up they read 0 again, while the pipeline still runs."""
+    from socialplug import SinkPolicy
+
+    stats = Stats()
+    sink = HeldSink()
+    pipeline = Pipeline(
+        sources=[EndlessSource(20)],
+        sinks={"held": sink, "quick": MemorySink()},
+        policies={
+            "held": SinkPolicy(batch_size=1, batch_wait=0, concurrency=1),
+            "quick": SinkPolicy(batch_wait=0),
+        },
+        buffer=3,
+    )
+    running = instrument(pipeline, stats)
+    stop = anyio.Event()
+    reports = []
+
+    async def run() -> None:
+        reports.append(await running.run(stop=stop))
+
+    full = {("process", ""): 3.0, ("sink", "held"): 3.0, ("sink", "quick"): 0.0}
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(serve_http, "127.0.0.1", 0, stats)
+        async with (
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client,
+            anyio.create_task_group() as runs,
+        ):
+            runs.start_soon(run)
+            await anyio.wait_all_tasks_blocked()  # the held sink has backed everything up
+            metrics = (await client.get("/metrics")).text
+            # Each channel is at its bound: 3 pages wait for the process stage, 3 chunks for
+            # the held sink (one more is in its batcher's hand, one being delivered).
+            assert _gauges(metrics, "socialplug_queue_depth") == full
+            assert _gauges(metrics, "socialplug_queue_capacity") == dict.fromkeys(full, 3.0)
+            assert (await client.get("/stats")).json()["queue_depth"] == {
+                "process": 3,
+                "sink:held": 3,
+                "sink:quick": 0,
+            }
+
+            sink.go.set()
+            await anyio.wait_all_tasks_blocked()  # drained: the source waits for more
+            assert sink.delivered == 20
+            assert stats.pages_in_flight() == {"endless": 0}
+            metrics = (await client.get("/metrics")).text
+            assert _gauges(metrics, "socialplug_queue_depth") == dict.fromkeys(full, 0.0)
+            stop.set()
+        tg.cancel_scope.cancel()
+    assert reports[0].delivered == {"held": 20, "quick": 20}
+    assert stats.queue_depths() == dict.fromkeys(full, (0, 3))  # not running: all 0

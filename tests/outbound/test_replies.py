@@ -18,12 +18,15 @@ from socialplug.sinks.replies import (
     ApprovalServer,
     BlueskyReplier,
     Draft,
+    MastodonReplier,
     ReplySink,
+    ReplyTemplate,
     publish_approved,
     tid_for,
 )
 from socialplug.sinks.slack import SlackWebhookSink
 from socialplug.state import MemoryStateStore
+from socialplug.testing.mastodon import MastodonServer
 from socialplug.testing.outbound import SlackImitation
 
 from .conftest import deliveries, make_alert, make_post
@@ -73,6 +76,65 @@ async def test_alert_needs_a_platform() -> None:
     await status.deliver(deliveries(make_alert()))
     (draft,) = await queue.pending()
     assert draft.reply_to is None  # a standalone status update to customers
+
+
+def test_template_renders_post_and_alert_fields() -> None:
+    """A template fills the post's (or alert's) fields; what an item lacks renders empty."""
+    template = ReplyTemplate(
+        "Hi @{author.handle} ({author.name}) at {created_at:%H:%M} on {platform}: "
+        "{annotations.sentiment} #{tags} {{ref}} {summary}"
+    )
+    post = make_post(1, tags=("trains", "delay")).annotate(sentiment="negative")
+    assert template(post) == (
+        "Hi @ann@example.social (Ann) at 12:00 on mastodon: negative #trains, delay {ref}"
+    )
+    alert = ReplyTemplate("{severity} {title}: {summary} ({data.count}) {author.handle}")
+    assert (
+        alert(make_alert())
+        == "P1 Spike: trains delayed: 42 posts in 5 minutes mention delays (42)"
+    )
+    assert ReplyTemplate("{annotations.nothing}  ")(post) is None  # blank: no draft
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("Hi {autor.handle}", "did you mean {author.handle}"),
+        ("Hi {}", "needs a name"),
+        ("Hi {text!r}", "drop '!'"),
+        ("Hi {text", "invalid reply template"),
+        ("Hi {annotations}", "unknown reply template field"),
+    ],
+)
+def test_template_errors_are_found_at_once(text: str, message: str) -> None:
+    """A template is checked when it is made, not when the first post arrives."""
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        ReplyTemplate(text)
+
+
+async def test_from_store_drafts_into_the_store_and_publishes() -> None:
+    """The factory of pipeline files: the queue lives in the given store; publish() posts."""
+    store = MemoryStateStore()
+    with MastodonServer(token="brand-token") as server:
+        sink = ReplySink.from_store(
+            state=store,
+            compose="Sorry {author.name}, we are on it",
+            secret=SECRET,
+            mastodon=MastodonReplier(server.url, "brand-token"),
+        )
+        assert SECRET not in repr(sink)
+        assert "brand-token" not in repr(sink)
+        await sink.deliver(deliveries(make_post(7)))
+        (draft,) = await ApprovalQueue(store).pending()
+        assert draft.text == "@ann@example.social Sorry Ann, we are on it"
+        assert await sink.publish() == []  # nothing approved yet
+        await sink.queue.approve(draft.id, by="dana")
+        (posted,) = await sink.publish()
+        await sink.aclose()
+        assert posted.status == "posted"
+        status = server.requests[-1].json()
+        assert status["in_reply_to_id"] == "7"
+    assert await ReplySink.from_store(state=store, compose="x").publish() == []
 
 
 async def test_decisions_are_final_and_audited() -> None:
@@ -236,3 +298,84 @@ async def test_bluesky_replier_threads_and_is_idempotent() -> None:
     }
     assert reply["root"]["cid"] == "bafyroot"
     assert "app-pass-1234" not in repr(replier)
+
+
+async def test_callbacks_of_several_sinks_share_a_server_and_post_with_their_own_account() -> None:
+    """Two reply sinks with their own secret and Mastodon account, on one server: each link
+    reaches its own sink, is posted with that sink's account, and a failing replier answers
+    500 without stopping the server."""
+    from collections import Counter
+
+    from socialplug.sinks.replies import _ApprovalRoutes
+
+    store = MemoryStateStore()
+    outcomes: Counter[str] = Counter()
+    with (
+        MastodonServer(token="support-token") as support,
+        MastodonServer(token="brand-token") as brand,
+    ):
+        sinks = {
+            "support": ReplySink.from_store(
+                state=store, compose="Support here", callback_url="https://ops.example.com/a",
+                secret="support-secret", mastodon=MastodonReplier(support.url, "support-token"),
+            ),
+            "brand": ReplySink.from_store(
+                state=store, compose="Brand here", callback_url="https://ops.example.com/a/",
+                secret="brand-secret", mastodon=MastodonReplier(brand.url, "brand-token"),
+            ),
+            "quiet": ReplySink.from_store(state=store, compose="no links"),
+        }  # fmt: skip
+        routes = _ApprovalRoutes.of(sinks, outcomes)
+        assert routes is not None
+        assert routes.served == (("/a", ("support",)), ("/a", ("brand",)))
+        await sinks["support"].deliver(deliveries(make_post(1), sink="support"))
+        await sinks["brand"].deliver(deliveries(make_post(2), sink="brand"))
+        (d1,) = [
+            d for d in await ApprovalQueue(store).pending() if d.text.endswith("Support here")
+        ]
+        (d2,) = [d for d in await ApprovalQueue(store).pending() if d.text.endswith("Brand here")]
+        async with LoopbackServer(routes.handle) as server, httpx.AsyncClient() as http:
+
+            async def click(sink: str, draft: Draft) -> httpx.Response:
+                link, _ = sinks[sink].links(draft.id)
+                assert link is not None
+                url = link.replace("https://ops.example.com", server.url)
+                token = url.rsplit("=", 1)[1]
+                return await http.post(url, data={"token": token, "by": "dana"})
+
+            assert (await click("brand", d2)).json()["status"] == "posted"
+            assert (await click("support", d1)).json()["status"] == "posted"
+            assert (await http.get(server.url + "/elsewhere")).status_code == 404
+            # The wrong sink's token for a draft is refused.
+            brand_link, _ = sinks["brand"].links(d1.id)
+            assert brand_link is not None
+            swapped = brand_link.replace("https://ops.example.com", server.url)
+            swapped = swapped.rsplit("=", 1)[0] + "=" + "0" * 32
+            assert (await http.get(swapped)).status_code == 403
+
+            await sinks["support"].deliver(deliveries(make_post(3), sink="support"))
+            (d3,) = await ApprovalQueue(store).pending()
+            support.fail(422, path="/api/v1/statuses")  # a permanent refusal
+            assert (await click("support", d3)).json()["status"] == "failed"
+
+            class Broken:
+                platform = "mastodon"
+
+                async def post(self, draft: Draft) -> Any:
+                    raise RuntimeError("the replier broke")
+
+                async def aclose(self) -> None:
+                    pass
+
+            await sinks["support"].deliver(deliveries(make_post(4), sink="support"))
+            (d4,) = await ApprovalQueue(store).pending()
+            working = routes.servers[0].repliers["mastodon"]  # type: ignore[index]
+            routes.servers[0].repliers["mastodon"] = Broken()  # type: ignore[index]
+            assert (await click("support", d4)).status_code == 500
+            assert (await http.get(server.url + "/a/drafts/x/approve")).status_code == 403
+        await routes.aclose()
+        await working.aclose()
+    assert [r.headers["idempotency-key"] for r in brand.requests if r.method == "POST"] == [d2.id]
+    posted = [r.headers["idempotency-key"] for r in support.requests if r.method == "POST"]
+    assert posted == [d1.id, d3.id]
+    assert outcomes == Counter(approved=3, refused=2)

@@ -8,6 +8,11 @@ through any chat sink. Nothing is posted until someone approves: through the Pyt
 callback (:class:`ApprovalServer`). :func:`publish_approved` then posts each approved draft
 exactly once: Mastodon with an ``Idempotency-Key``, Bluesky with a record key derived from the
 draft. Every step is kept in an audit trail (:meth:`ApprovalQueue.audit`).
+
+In a pipeline file the sink is ``type = "replies"`` (:meth:`ReplySink.from_store`): its queue
+lives in the pipeline's ``[state]``, ``compose`` is a :class:`ReplyTemplate` text or a
+``"package.module:function"`` import path, and ``mastodon``/``bluesky`` tables configure the
+repliers that ``socialplug approvals approve`` and ``approvals publish`` post with.
 """
 
 from __future__ import annotations
@@ -16,12 +21,16 @@ import hashlib
 import hmac
 import html
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import logging
+import string
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+import anyio
 import attrs
 
 from .._miniserver import LoopbackServer, Reply, Request
@@ -44,8 +53,12 @@ __all__ = [
     "Posted",
     "Replier",
     "ReplySink",
+    "ReplyTemplate",
+    "TEMPLATE_FIELDS",
     "publish_approved",
 ]
+
+log = logging.getLogger("socialplug.replies")
 
 DRAFTS = "replies.drafts"
 AUDIT = "replies.audit"
@@ -242,6 +255,125 @@ def _token(secret: str | bytes, draft_id: str, action: str) -> str:
     return hmac.new(key, f"{draft_id}:{action}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
+#: The fields a :class:`ReplyTemplate` may use; ``annotations.NAME`` and ``data.NAME`` (alerts)
+#: reach into those mappings. A field the item does not have renders as an empty string.
+TEMPLATE_FIELDS = (
+    "author.handle",
+    "author.id",
+    "author.name",
+    "author.url",
+    "created_at",
+    "id",
+    "incident",
+    "key",
+    "kind",
+    "lang",
+    "links",
+    "mentions",
+    "platform",
+    "route",
+    "severity",
+    "source",
+    "summary",
+    "tags",
+    "team",
+    "text",
+    "title",
+    "url",
+)
+_MAPPING_FIELDS = ("annotations", "data")
+
+_Part = tuple[str, tuple[str, ...] | None, str]
+
+
+def _template_parts(text: str) -> tuple[_Part, ...]:
+    parts: list[_Part] = []
+    try:
+        parsed = list(string.Formatter().parse(text))
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid reply template: {exc}") from exc
+    for literal, field, spec, conversion in parsed:
+        if field is None:
+            parts.append((literal, None, ""))
+            continue
+        if conversion is not None:
+            raise ConfigurationError(f"reply template field {{{field}!{conversion}}}: drop '!'")
+        path = tuple(field.split("."))
+        if field not in TEMPLATE_FIELDS and not (
+            len(path) == 2 and path[0] in _MAPPING_FIELDS and path[1]
+        ):
+            from difflib import get_close_matches  # noqa: PLC0415
+
+            if not field:
+                raise ConfigurationError(
+                    "a reply template field needs a name, like {author.handle}"
+                )
+            close = get_close_matches(field, TEMPLATE_FIELDS, n=1, cutoff=0.6)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            raise ConfigurationError(
+                f"unknown reply template field {{{field}}}{hint}; fields are "
+                + ", ".join(TEMPLATE_FIELDS)
+                + ", annotations.NAME and data.NAME"
+            )
+        parts.append((literal, path, spec or ""))
+    return tuple(parts)
+
+
+def _field_value(item: Item, path: tuple[str, ...]) -> Any:
+    value: Any = item
+    for i, name in enumerate(path):
+        if i == 1 and path[0] in _MAPPING_FIELDS:
+            value = value.get(name) if isinstance(value, Mapping) else None
+        else:
+            value = getattr(value, name, None)
+        if value is None:
+            return None
+    return value
+
+
+@attrs.frozen
+class ReplyTemplate:
+    """
+    ``compose`` from a text with fields: ``ReplyTemplate("Hi @{author.handle}, sorry!")``.
+
+    Fields name what the post (or alert) carries, as in :data:`TEMPLATE_FIELDS`:
+    ``{text}``, ``{title}``, ``{url}``, ``{author.handle}``, ``{author.name}``,
+    ``{platform}``, ``{created_at:%H:%M}`` (a format spec applies), ``{tags}`` (lists are
+    joined with ``", "``), ``{annotations.sentiment}``, for alerts ``{summary}``,
+    ``{severity}``, ``{data.NAME}``... A field the item lacks renders empty; ``{{`` and ``}}``
+    are literal braces. A text that renders blank drafts nothing.
+
+    Raises:
+        ConfigurationError: An unknown field or a malformed template (checked at once).
+    """
+
+    text: str
+    _parts: tuple[_Part, ...] = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_parts", _template_parts(self.text))
+
+    def __call__(self, item: Item, /) -> str | None:
+        """The reply text for *item* (``None`` when it renders blank)."""
+        out: list[str] = []
+        for literal, path, spec in self._parts:
+            out.append(literal)
+            if path is None:
+                continue
+            value = _field_value(item, path)
+            if value is None:
+                continue
+            if isinstance(value, list | tuple):
+                value = ", ".join(map(str, value))
+            out.append(format(value, spec))
+        text = "".join(out).strip()
+        return text or None
+
+
+def _repliers(value: Iterable[Replier]) -> tuple[Replier, ...]:
+    return tuple(value)
+
+
 @attrs.define(eq=False)
 class ReplySink:
     """
@@ -257,6 +389,8 @@ class ReplySink:
             chat message carries approve and reject links.
         secret: Signs those links (and the callback's JSON API).
         mention_author: Start a Mastodon reply with ``@author`` so they see it.
+        repliers: What posts approved drafts (:meth:`publish`; ``socialplug approvals``
+            uses them). The sink itself never posts.
     """
 
     queue: ApprovalQueue
@@ -266,6 +400,7 @@ class ReplySink:
     callback_url: str | None = attrs.field(default=None, kw_only=True)
     secret: str | bytes | None = attrs.field(default=None, kw_only=True, repr=False)
     mention_author: bool = attrs.field(default=True, kw_only=True)
+    repliers: tuple[Replier, ...] = attrs.field(default=(), kw_only=True, converter=_repliers)
     clock: Clock = attrs.field(factory=SystemClock, kw_only=True)
     #: Drafts are keyed by the delivery key: a replayed delivery finds its draft.
     idempotent: bool = attrs.field(default=True, init=False)
@@ -274,13 +409,57 @@ class ReplySink:
         if isinstance(self.secret, str):
             register_secrets(self, self.secret)
 
+    @classmethod
+    def from_store(
+        cls,
+        *,
+        state: StateStore,
+        compose: str | Callable[[Item], str | Awaitable[str | None] | None],
+        platform: str | None = None,
+        notify: Sink | None = None,
+        callback_url: str | None = None,
+        secret: str | None = None,
+        mention_author: bool = True,
+        mastodon: MastodonReplier | None = None,
+        bluesky: BlueskyReplier | None = None,
+    ) -> ReplySink:
+        """
+        A reply sink whose :class:`ApprovalQueue` lives in *state*: what a pipeline file's
+        ``type = "replies"`` builds (the file's ``[state]`` is passed as *state*).
+
+        Args:
+            state: The pipeline's state store.
+            compose: A :class:`ReplyTemplate` text, or a function as for the constructor.
+            mastodon, bluesky: The repliers that post approved drafts, if any.
+
+        Raises:
+            ConfigurationError: *compose* is not a valid template.
+        """
+        repliers: list[Replier] = [r for r in (mastodon, bluesky) if r is not None]
+        return cls(
+            ApprovalQueue(state),
+            ReplyTemplate(compose) if isinstance(compose, str) else compose,
+            platform=platform,
+            notify=notify,
+            callback_url=callback_url,
+            secret=secret,
+            mention_author=mention_author,
+            repliers=repliers,
+        )
+
+    async def publish(self) -> list[Draft]:
+        """Post the approved drafts with :attr:`repliers` (see :func:`publish_approved`)."""
+        if not self.repliers:
+            return []
+        return await publish_approved(self.queue, self.repliers)
+
     def links(self, draft_id: str) -> tuple[str | None, str | None]:
         """The approve and reject links of *draft_id* (``None`` without a callback)."""
         if not self.callback_url or self.secret is None:
             return None, None
         base = self.callback_url.rstrip("/")
         return tuple(  # type: ignore[return-value]
-            f"{base}/drafts/{quote(draft_id)}/{a}?token={_token(self.secret, draft_id, a)}"
+            f"{base}/drafts/{quote(draft_id, safe='')}/{a}?token={_token(self.secret, draft_id, a)}"
             for a in ("approve", "reject")
         )
 
@@ -336,9 +515,11 @@ class ReplySink:
             await self.notify.deliver(notices)
 
     async def aclose(self) -> None:
-        """Close the notification sink."""
+        """Close the notification sink and the repliers (both re-open when used again)."""
         if self.notify is not None:
             await self.notify.aclose()
+        for replier in self.repliers:
+            await replier.aclose()
 
 
 # -- posting ---------------------------------------------------------------------------------
@@ -499,6 +680,27 @@ class BlueskyReplier(HttpSinkBase):
         return Posted(id=uri, url=f"https://bsky.app/profile/{session['did']}/post/{rkey}")
 
 
+def _by_platform(repliers: Mapping[str, Replier] | Sequence[Replier]) -> dict[str, Replier]:
+    return dict(repliers) if isinstance(repliers, Mapping) else {r.platform: r for r in repliers}
+
+
+async def _publish(queue: ApprovalQueue, draft: Draft, replier: Replier) -> Draft | None:
+    """Post one approved *draft*; ``None`` when a retryable failure leaves it approved."""
+    try:
+        posted = await replier.post(draft)
+    except DeliveryError as exc:
+        if exc.retryable:
+            return None
+        return await queue.mark(draft, "failed", detail=str(exc))
+    return await queue.mark(
+        draft,
+        "posted",
+        detail=posted.url or posted.id,
+        posted_id=posted.id,
+        posted_url=posted.url,
+    )
+
+
 async def publish_approved(
     queue: ApprovalQueue, repliers: Mapping[str, Replier] | Sequence[Replier]
 ) -> list[Draft]:
@@ -507,30 +709,15 @@ async def publish_approved(
     posted or failed. A retryable failure leaves the draft approved (the next call tries
     again, idempotently); a permanent one marks it ``failed`` with the reason.
     """
-    by_platform = (
-        dict(repliers) if isinstance(repliers, Mapping) else {r.platform: r for r in repliers}
-    )
+    by_platform = _by_platform(repliers)
     done: list[Draft] = []
     for draft in await queue.drafts(status="approved"):
         replier = by_platform.get(draft.platform)
         if replier is None:
             continue
-        try:
-            posted = await replier.post(draft)
-        except DeliveryError as exc:
-            if exc.retryable:
-                continue
-            done.append(await queue.mark(draft, "failed", detail=str(exc)))
-            continue
-        done.append(
-            await queue.mark(
-                draft,
-                "posted",
-                detail=posted.url or posted.id,
-                posted_id=posted.id,
-                posted_url=posted.url,
-            )
-        )
+        result = await _publish(queue, draft, replier)
+        if result is not None:
+            done.append(result)
     return done
 
 
@@ -541,6 +728,11 @@ _PAGE = """<!doctype html><html><body style="font-family:sans-serif">
 <form method="post"><input type="hidden" name="token" value="{token}">
 <label>Your name <input name="by" required></label> {extra}
 <button type="submit">{action}</button></form></body></html>"""
+
+
+def _prefix(value: str) -> str:
+    path = "/" + value.strip("/")
+    return "" if path == "/" else path
 
 
 @attrs.define(eq=False)
@@ -556,7 +748,19 @@ class ApprovalServer:
         with the ``X-Socialplug-Signature`` scheme.
         ``GET /drafts``: pending drafts as JSON (signed header required).
 
-    With *repliers*, an approval posts the draft at once.
+    A bad link token answers ``403`` and a bad signature ``401``: counted in *outcomes*
+    (``refused``), never acted on. Deciding again as before (a second click) changes
+    nothing and answers ``200`` (outcome ``repeated``); the opposite decision answers ``409``.
+    With *repliers*, an approval posts the draft at once, exactly once: decisions are taken
+    one at a time, and a draft left approved by a temporary failure is tried again by the
+    next approval of it (or by :func:`publish_approved`).
+
+    Args:
+        prefix: The path of the sink's ``callback_url`` (``/socialplug`` for
+            ``https://ops.example.com/socialplug``): the routes are served under it, and
+            without it too (for a proxy that strips it).
+        outcomes: Counts requests by outcome: ``approved``, ``rejected``, ``repeated``,
+            ``conflict``, ``refused``, ``not_found``, ``invalid``.
     """
 
     queue: ApprovalQueue
@@ -564,7 +768,26 @@ class ApprovalServer:
     repliers: Mapping[str, Replier] | Sequence[Replier] = attrs.field(factory=dict)
     host: str = "127.0.0.1"
     port: int = 0
+    prefix: str = attrs.field(default="", kw_only=True, converter=_prefix)
+    outcomes: Counter[str] = attrs.field(factory=Counter, kw_only=True, repr=False)
     _server: LoopbackServer | None = attrs.field(init=False, default=None, repr=False)
+    _lock: anyio.Lock = attrs.field(init=False, factory=anyio.Lock, repr=False)
+
+    @classmethod
+    def for_sink(cls, sink: ReplySink, /, **kwargs: Any) -> ApprovalServer:
+        """
+        The callback of *sink*'s links: its queue, secret and repliers, under the path of its
+        ``callback_url``; *kwargs* as for the constructor.
+
+        Raises:
+            ConfigurationError: The sink has no ``secret`` (its messages carry no links).
+        """
+        if sink.secret is None:
+            raise ConfigurationError("the reply sink has no secret: its links are not signed")
+        path = urlsplit(sink.callback_url or "").path
+        kwargs.setdefault("repliers", sink.repliers)
+        kwargs.setdefault("prefix", path)
+        return cls(sink.queue, sink.secret, **kwargs)
 
     @property
     def url(self) -> str:
@@ -572,72 +795,120 @@ class ApprovalServer:
         assert self._server is not None
         return self._server.url
 
+    def route(self, path: str) -> list[str] | None:
+        """The parts of *path* after the prefix (``["drafts", ...]``), ``None`` if not ours."""
+        if self.prefix and (path == self.prefix or path.startswith(self.prefix + "/")):
+            path = path[len(self.prefix) :]
+        parts = [unquote(p) for p in path.split("/") if p]
+        return parts if parts[:1] == ["drafts"] else None
+
+    def _form(self, request: Request) -> dict[str, str] | None:
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("application/x-www-form-urlencoded"):
+            return None
+        return dict(parse_qsl(request.body.decode(errors="replace")))
+
+    def authentic(self, request: Request) -> bool:
+        """Whether *request* carries this server's link token or signature."""
+        parts = self.route(request.path)
+        if parts is None:
+            return False
+        if len(parts) == 3 and parts[2] in ("approve", "reject"):
+            expected = _token(self.secret, parts[1], parts[2])
+            if request.method == "GET":
+                return hmac.compare_digest(request.query.get("token", ""), expected)
+            form = self._form(request)
+            if form is not None:
+                return hmac.compare_digest(form.get("token", ""), expected)
+        body = request.body if request.method == "POST" else b""
+        return verify(self.secret, body, request.headers.get(SIGNATURE_HEADER.lower()))
+
+    def _count(self, outcome: str, reply: Reply) -> Reply:
+        self.outcomes[outcome] += 1
+        return reply
+
+    def _refuse(self, status: int, body: Any, request: Request) -> Reply:
+        log.warning("approval request refused: %s %s (%s)", request.method,
+                    request.path, "bad token" if status == 403 else "bad signature")  # fmt: skip
+        return self._count("refused", Reply(status=status, body=body))
+
+    async def _post(self, draft: Draft) -> Draft:
+        replier = _by_platform(self.repliers).get(draft.platform)
+        if replier is None:
+            return draft
+        return await _publish(self.queue, draft, replier) or draft
+
     async def _decide(self, draft_id: str, action: str, fields: Mapping[str, Any]) -> Reply:
         by = str(fields.get("by") or "").strip()
         if not by:
-            return Reply(status=400, body={"error": "by is required"})
-        try:
-            if action == "approve":
-                draft = await self.queue.approve(draft_id, by=by, text=fields.get("text") or None)
-            else:
-                draft = await self.queue.reject(
-                    draft_id, by=by, reason=str(fields.get("reason") or "")
-                )
-        except ConfigurationError as exc:
-            return Reply(status=409, body={"error": str(exc)})
-        if action == "approve" and self.repliers:
-            for done in await publish_approved(self.queue, self.repliers):
-                if done.id == draft.id:
-                    draft = done
-        return Reply(status=200, body={"id": draft.id, "status": draft.status,
-                                       "posted_url": draft.posted_url})  # fmt: skip
+            return self._count("invalid", Reply(status=400, body={"error": "by is required"}))
+        decision: Status = "approved" if action == "approve" else "rejected"
+        same = ("approved", "posted", "failed") if action == "approve" else ("rejected",)
+        async with self._lock:  # one decision (and post) at a time: never posted twice
+            draft = await self.queue.get(draft_id)
+            if draft is None:
+                return self._count("not_found", Reply(status=404, body={"error": "no draft"}))
+            outcome: str = decision
+            try:
+                if draft.status in same:
+                    outcome = "repeated"
+                elif action == "approve":
+                    text = fields.get("text") or None
+                    draft = await self.queue.approve(draft_id, by=by, text=text)
+                else:
+                    reason = str(fields.get("reason") or "")
+                    draft = await self.queue.reject(draft_id, by=by, reason=reason)
+            except ConfigurationError as exc:  # decided otherwise (here or elsewhere)
+                return self._count("conflict", Reply(status=409, body={"error": str(exc)}))
+            if draft.status == "approved":
+                draft = await self._post(draft)
+        body = {"id": draft.id, "status": draft.status, "posted_url": draft.posted_url,
+                "repeated": outcome == "repeated"}  # fmt: skip
+        return self._count(outcome, Reply(status=200, body=body))
 
     async def handle(self, request: Request) -> Reply:
         """Answer one request."""
-        parts = [p for p in request.path.split("/") if p]
+        parts = self.route(request.path)
         if parts == ["drafts"] and request.method == "GET":
-            if not verify(self.secret, b"", request.headers.get(SIGNATURE_HEADER.lower())):
-                return Reply(status=401, body={"error": "signature required"})
+            if not self.authentic(request):
+                return self._refuse(401, {"error": "signature required"}, request)
             return Reply(body=[d.to_dict() for d in await self.queue.pending()])
-        if len(parts) != 3 or parts[0] != "drafts" or parts[2] not in ("approve", "reject"):
+        if parts is None or len(parts) != 3 or parts[2] not in ("approve", "reject"):
             return Reply(status=404, body={"error": "not found"})
         draft_id, action = parts[1], parts[2]
-        expected = _token(self.secret, draft_id, action)
+        if request.method not in ("GET", "POST"):
+            return Reply(status=405, body={"error": "method not allowed"})
+        form = self._form(request) if request.method == "POST" else None
+        if not self.authentic(request):
+            if request.method == "GET" or form is not None:
+                return self._refuse(403, "invalid link" if form is None else {
+                    "error": "invalid token"}, request)  # fmt: skip
+            return self._refuse(401, {"error": "invalid signature"}, request)
         if request.method == "GET":
-            if not hmac.compare_digest(request.query.get("token", ""), expected):
-                return Reply(status=403, body="invalid link")
             draft = await self.queue.get(draft_id)
             if draft is None:
-                return Reply(status=404, body="no such draft")
+                return self._count("not_found", Reply(status=404, body="no such draft"))
             extra = '<label>Reason <input name="reason"></label>' if action == "reject" else ""
             page = _PAGE.format(
                 title=html.escape(f"{action.title()} reply on {draft.platform} ({draft.status})"),
-                text=html.escape(draft.text), token=expected, extra=extra,
-                action=html.escape(action.title()),
+                text=html.escape(draft.text), token=_token(self.secret, draft_id, action),
+                extra=extra, action=html.escape(action.title()),
             )  # fmt: skip
             return Reply(body=page.encode(), headers={"Content-Type": "text/html; charset=utf-8"})
-        if request.method != "POST":
-            return Reply(status=405, body={"error": "method not allowed"})
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("application/x-www-form-urlencoded"):
-            fields = dict(parse_qsl(request.body.decode(errors="replace")))
-            if not hmac.compare_digest(fields.get("token", ""), expected):
-                return Reply(status=403, body={"error": "invalid token"})
-        else:
-            if not verify(
-                self.secret, request.body, request.headers.get(SIGNATURE_HEADER.lower())
-            ):
-                return Reply(status=401, body={"error": "invalid signature"})
-            try:
-                fields = json.loads(request.body or b"{}")
-            except ValueError:
-                return Reply(status=400, body={"error": "body is not JSON"})
-            if not isinstance(fields, dict):
-                return Reply(status=400, body={"error": "body must be an object"})
+        if form is not None:
+            return await self._decide(draft_id, action, form)
+        try:
+            fields = json.loads(request.body or b"{}")
+        except ValueError:
+            return self._count("invalid", Reply(status=400, body={"error": "body is not JSON"}))
+        if not isinstance(fields, dict):
+            return self._count(
+                "invalid", Reply(status=400, body={"error": "body must be an object"})
+            )
         return await self._decide(draft_id, action, fields)
 
     async def __aenter__(self) -> Self:
-        self._server = LoopbackServer(self.handle, host=self.host, port=self.port)
+        self._server = LoopbackServer(self.handle, host=self.host, port=self.port, timeout=30.0)
         await self._server.__aenter__()
         return self
 
@@ -650,3 +921,57 @@ class ApprovalServer:
         if self._server is not None:
             await self._server.__aexit__(exc_type, exc, tb)
         self._server = None
+
+
+@attrs.define(eq=False)
+class _ApprovalRoutes:
+    """
+    The callbacks of several reply sinks on one HTTP server (``socialplug run --http``,
+    ``socialplug approvals serve``): a request goes to the sink whose prefix and secret it
+    matches. Sinks that share both share one callback, with their repliers by platform
+    (the first sink's replier of a platform wins, as for ``socialplug approvals``).
+    """
+
+    servers: tuple[ApprovalServer, ...]
+    #: ``(prefix, sink names)`` of each server, for people.
+    served: tuple[tuple[str, tuple[str, ...]], ...]
+
+    @classmethod
+    def of(cls, sinks: Mapping[str, Any], outcomes: Counter[str]) -> _ApprovalRoutes | None:
+        """The callbacks of the reply sinks in *sinks* that make links (``None``: none)."""
+        groups: dict[tuple[str, str | bytes], tuple[list[str], dict[str, Replier], ReplySink]]
+        groups = {}
+        for name, sink in sinks.items():
+            if not isinstance(sink, ReplySink) or not sink.callback_url or sink.secret is None:
+                continue
+            key = (_prefix(urlsplit(sink.callback_url).path), sink.secret)
+            names, repliers, _ = groups.setdefault(key, ([], {}, sink))
+            names.append(name)
+            for replier in sink.repliers:
+                repliers.setdefault(replier.platform, replier)
+        if not groups:
+            return None
+        servers = tuple(
+            ApprovalServer.for_sink(first, repliers=repliers, outcomes=outcomes)
+            for names, repliers, first in groups.values()
+        )
+        served = tuple((p, tuple(names)) for (p, _), (names, _, _) in groups.items())
+        return cls(servers, served)
+
+    async def aclose(self) -> None:
+        """Close the repliers."""
+        for server in self.servers:
+            for replier in _by_platform(server.repliers).values():
+                await replier.aclose()
+
+    async def handle(self, request: Request) -> Reply:
+        """Answer *request* with the callback it is for (404 for none)."""
+        candidates = [s for s in self.servers if s.route(request.path) is not None]
+        if not candidates:
+            return Reply(status=404, body="not found\n")
+        server = next((s for s in candidates if s.authentic(request)), candidates[0])
+        try:
+            return await server.handle(request)
+        except Exception:  # a failing store or replier must not stop the service
+            log.exception("approval request failed: %s %s", request.method, request.path)
+            return Reply(status=500, body={"error": "internal error"})

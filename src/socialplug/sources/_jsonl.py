@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.lowlevel
 import attrs
 
+from .._fastjson import loads
 from ..exceptions import ConfigurationError, SourceError
 from ..model import Malformed, Page, Post
 
@@ -21,9 +23,8 @@ __all__ = ["JSONLSource"]
 _READ = 1 << 20
 
 
-def _default_parse(line: str) -> Post:
+def _default_map(data: Any) -> Post:
     """A serialized post, or a line of :class:`~socialplug.sinks.JSONLSink` (its ``item``)."""
-    data = json.loads(line)
     if not isinstance(data, dict):
         msg = f"expected a JSON object, got {type(data).__name__}"
         raise TypeError(msg)
@@ -32,6 +33,15 @@ def _default_parse(line: str) -> Post:
         data = item
     data.pop("type", None)
     return Post.from_dict(data)
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return loads(raw)
+    except ValueError:
+        # Not UTF-8, or not JSON: read the bytes as the standard library would after a
+        # lenient decode, so that a stray byte costs one character, not the line.
+        return json.loads(raw.decode("utf-8", errors="replace"))
 
 
 @attrs.define(eq=False)
@@ -55,7 +65,8 @@ class JSONLSource:
     """
 
     path: Path = attrs.field(converter=Path)
-    parse: Callable[[str], Post] = attrs.field(default=_default_parse, kw_only=True)
+    map: Callable[[Any], Post] | None = attrs.field(default=None, kw_only=True)
+    parse: Callable[[str], Post] | None = attrs.field(default=None, kw_only=True)
     name: str = attrs.field(kw_only=True)
     page_size: int = attrs.field(default=500, kw_only=True)
     poll_interval: float = attrs.field(default=1.0, kw_only=True)
@@ -68,12 +79,25 @@ class JSONLSource:
         if self.page_size < 1:
             msg = f"{self.name}: page_size must be at least 1"
             raise ConfigurationError(msg)
+        if self.map is not None and self.parse is not None:
+            msg = f"{self.name}: give map= (for decoded JSON) or parse= (for text), not both"
+            raise ConfigurationError(msg)
 
     def _parse_lines(self, lines: list[bytes]) -> tuple[list[Post], list[Malformed]]:
         """Parse lines on the event loop (parsing holds the GIL; a thread would only add switches)."""
         posts: list[Post] = []
         bad: list[Malformed] = []
         parse = self.parse
+        if parse is None:
+            to_post = self.map or _default_map
+            for raw in lines:
+                if not raw or raw.isspace():
+                    continue
+                try:
+                    posts.append(to_post(_decode(raw)))
+                except Exception as exc:
+                    bad.append(self._malformed(exc, raw.decode("utf-8", errors="replace")))
+            return posts, bad
         for raw in lines:
             if not raw or raw.isspace():
                 continue
@@ -81,12 +105,11 @@ class JSONLSource:
             try:
                 posts.append(parse(text))
             except Exception as exc:
-                bad.append(
-                    Malformed(
-                        reason=f"{type(exc).__name__}: {exc}", payload=text, source=self.name
-                    )
-                )
+                bad.append(self._malformed(exc, text))
         return posts, bad
+
+    def _malformed(self, exc: Exception, line: str) -> Malformed:
+        return Malformed(reason=f"{type(exc).__name__}: {exc}", payload=line, source=self.name)
 
     async def pages(self, cursor: str | None, /, *, follow: bool = False) -> AsyncIterator[Page]:
         """Yield pages of posts from the byte offset *cursor* on."""
