@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 import socket
 import threading
 import time
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
 import pytest
 from sources_replay import Reply, Request
@@ -19,6 +21,24 @@ from socialplug.sources.feeds import FeedsSource, parse
 pytestmark = pytest.mark.anyio
 
 FETCHED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+# Markup that feedparser's sanitizer and URI resolver treat in their particular ways.
+_TRICKY = [
+    '<a href="/x?a=1&b=2">', "</a>", '<img src="../i.png" alt="x">', "<img src=x.png/>", "<br>",
+    "<br/>", "<script>alert(1)</script>", '<script src="/s.js">', "</script>",
+    "<style>p{}</style>", '<p style="color: red; background: url(x)">', "</p>", "<!-- c -->",
+    "<!-- unclosed", "<![CDATA[ x ]]>", "<![CDATA[", "]]>", "&amp;", "&lt;", "&nbsp;", "&#39;",
+    "&#150;", "&bogus;", "&", "<", ">", '"', '<a href="javascript:alert(1)">', '<a href=" /sp ">',
+    '<A HREF="HTTP://X/Y">', '<iframe src="/f"></iframe>', '<div onclick="x()">', "</div>",
+    '<svg xmlns="http://www.w3.org/2000/svg"><a xlink:href="/q">t</a></svg>',
+    '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi>x</mi></math>', "<svg><circle/></svg>",
+    '<blockquote cite="/c">', '<object data="/o"></object>', '<applet codebase="/a">t</applet>',
+    "<noscript>n</noscript>", "<?pi x?>", "<!DOCTYPE html>", "<!foo>", "text ", "é", "\r\n",
+    '<form action="/f">', "<q cite=/q>", '<video poster="/p" src="/v">', '<a href="//proto/r">',
+    '<a href="?q">', '<a href="#f">', '<a href="mailto:x@y">', "<b", 'x="y">', "</", "<![if !IE]>",
+    "<!-->", "--!>", "-- >", "<p/>", '<img src="/x" onerror="y"/>', "&#65;",
+]  # fmt: skip
+_BASES = ["http://example.org/a/b/", "https://h.test/", "http://example.org/dir/feed.xml"]
 
 
 def _shared(name: str) -> bytes:
@@ -102,6 +122,62 @@ class TestParse:
         )
 
         assert post.url == "http://link/get?a=1&b=2"
+
+    def test_xml_base_resolves_links_media_author_and_markup(self):
+        """Entry and content xml:base apply to every URL; scripts and handlers are dropped."""
+        [post] = parse(_own("relative.atom"), url="http://feeds.test/ops.atom")
+
+        assert post.url == "http://other.test/root/entries/one.html"
+        assert post.links == (
+            "http://other.test/root/entries/one.html",
+            "http://cdn.test/c/notes/1",
+            "http://cdn.test/c/spaced",
+        )  # a javascript: link is no link
+        assert post.author.url == "http://other.test/root/entries/people/ann"
+        assert post.title == "Signal fault"
+        assert post.html == (
+            '<p>See <a href="http://cdn.test/c/notes/1">notes</a> '
+            '<img src="http://cdn.test/c/map.png" /> <a href="">here</a><!-- kept --> '
+            '<a href="http://cdn.test/c/spaced">spaced</a></p>'
+        )
+        assert post.text == "See notes here spaced"
+
+    def test_markup_is_cleaned_as_feedparser_cleans_it(self):
+        """The markup of a post is what feedparser's own sanitizing and resolution make of it."""
+        feedparser = pytest.importorskip("feedparser")
+        rnd = random.Random(4)
+        fragments = [*_TRICKY, *("".join(rnd.choices(_TRICKY, k=6)) for _ in range(300))]
+        entries = "".join(
+            f'<entry xml:base="{rnd.choice(_BASES)}"><id>e{i}</id>'
+            f'<content type="html">{escape(f)}</content></entry>'
+            for i, f in enumerate(fragments)
+        )
+        data = f'<feed xmlns="http://www.w3.org/2005/Atom">{entries}</feed>'.encode()
+        url = "http://feeds.test/a/feed.atom"
+
+        posts = parse(data, url=url, fetched_at=FETCHED)
+        expected = feedparser.parse(data, response_headers={"content-location": url})
+
+        assert len(posts) == len(fragments) == len(expected.entries)
+        for post, entry in zip(posts, expected.entries, strict=True):
+            assert post.html == (entry.content[0].value or None), entry.id
+
+    def test_remembered_base_uris_follow_the_acceptable_schemes(self, monkeypatch):
+        """Changing feedparser's acceptable URI schemes takes effect on the next document."""
+        urls = pytest.importorskip("feedparser.urls")
+        data = (
+            b'<feed xmlns="http://www.w3.org/2005/Atom"><entry xml:base="gopher://h/dir/">'
+            b'<id>1</id><link href="x"/></entry></feed>'
+        )
+        before = parse(data, url="http://f.test/feed")[0].url
+        monkeypatch.setattr(
+            urls, "ACCEPTABLE_URI_SCHEMES", tuple(set(urls.ACCEPTABLE_URI_SCHEMES) - {"gopher"})
+        )
+        without_gopher = parse(data, url="http://f.test/feed")[0].url
+        monkeypatch.undo()
+
+        assert (before, without_gopher) == ("gopher://h/dir/x", "http://f.test/x")
+        assert parse(data, url="http://f.test/feed")[0].url == before
 
     def test_json_feed(self):
         """JSON Feed items map to posts; relative URLs resolve; a bad item is skipped."""
