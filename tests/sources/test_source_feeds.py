@@ -133,6 +133,8 @@ class TestParse:
             "http://cdn.test/c/notes/1",
             "http://cdn.test/c/spaced",
         )  # a javascript: link is no link
+        assert post.media[0].url == "http://other.test/root/media/report.mp3"
+        assert post.media[0].kind == "audio"
         assert post.author.url == "http://other.test/root/entries/people/ann"
         assert post.title == "Signal fault"
         assert post.html == (
@@ -141,6 +143,25 @@ class TestParse:
             '<a href="http://cdn.test/c/spaced">spaced</a></p>'
         )
         assert post.text == "See notes here spaced"
+
+    def test_rss_content_encoded_and_media_against_the_document_url(self):
+        """content:encoded wins over the description; relative media URLs resolve too."""
+        [post] = parse(_own("relative.rss"), url="http://gare.test/feed/rss.xml")
+
+        assert post.url == "http://gare.test/posts/1?a=1&b=2"
+        assert post.text == "Voir état ops\n\nsuite"
+        assert post.links == (
+            "http://gare.test/posts/1?a=1&b=2",
+            "http://gare.test/feed/etat/1",
+            "mailto:ops@gare.test",
+        )
+        assert [(m.url, m.kind) for m in post.media] == [
+            ("http://gare.test/media/plan.jpg", "image"),
+            ("http://gare.test/feed/video.mp4", "video"),
+            ("http://img.gare.test/thumb.png", "image"),
+        ]
+        assert "steal" not in (post.html or "")
+        assert '<img src="http://img.gare.test/x.png" />' in (post.html or "")
 
     def test_markup_is_cleaned_as_feedparser_cleans_it(self):
         """The markup of a post is what feedparser's own sanitizing and resolution make of it."""

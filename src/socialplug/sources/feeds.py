@@ -180,14 +180,30 @@ def _key(entry_id: str, feed_url: str) -> str:
     return f"feed:{feed_url}#{entry_id}"
 
 
-def _media(entry: Mapping[str, Any]) -> list[Media]:
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _absolute(base: str, href: str) -> str:
+    """*href* resolved against *base* if it is relative; an absolute URL is kept as written."""
+    if _SCHEME.match(href):
+        return href
+    try:
+        return urljoin(base, href)
+    except ValueError:  # a malformed base (an unclosed IPv6 bracket)
+        return href
+
+
+def _media(entry: Mapping[str, Any], base: str) -> list[Media]:
+    """Enclosures, ``media:content`` and ``media:thumbnail``; relative URLs against *base*."""
     found: list[Media] = []
     urls: set[str] = set()
 
     def add(url: object, kind: str, alt: str | None = None) -> None:
-        if isinstance(url, str) and url and url not in urls:
-            urls.add(url)
-            found.append(Media(url=url, kind=kind, alt=alt))
+        if isinstance(url, str) and url.strip():
+            url = _absolute(base, url.strip())
+            if url not in urls:
+                urls.add(url)
+                found.append(Media(url=url, kind=kind, alt=alt))
 
     for link in entry.get("links") or ():
         if link.get("rel") == "enclosure":
@@ -239,6 +255,9 @@ def _entry(
         url=detail.get("href"),
     )
     lang = (chosen or entry.get("summary_detail") or {}).get("language") or feed.get("language")
+    # The entry's base URI (its xml:base, else the document's), as feedparser tracked it.
+    details = (title_detail, entry.get("summary_detail"), chosen)
+    base = next((d["base"] for d in details if d and d.get("base")), url)
     return Post(
         platform="feed",
         id=entry_id,
@@ -252,7 +271,7 @@ def _entry(
         lang=lang or None,
         tags=[t["term"] for t in entry.get("tags") or () if t.get("term")],
         links=links,
-        media=_media(entry),
+        media=_media(entry, base),
         source=source,
         raw={"entry_id": entry_id, "feed": url, "title": title_raw, "link": link},
     )
