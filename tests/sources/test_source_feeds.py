@@ -10,12 +10,14 @@ import time
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
+import httpx
 import pytest
 from sources_replay import Reply, Request
 from sources_support import OWN, shared_fixtures
 
 from socialplug import RetryPolicy
-from socialplug.sources.feeds import FeedsSource, parse
+from socialplug.sources import feeds as feeds_module
+from socialplug.sources.feeds import FeedsSource, _Plan, parse
 
 
 pytestmark = pytest.mark.anyio
@@ -293,21 +295,58 @@ class TestSource:
         state = json.loads(news[0].cursor or "")["feeds"]
         assert {'"a-2"', '"b-3"'} == {state[u]["etag"] for u in urls}
 
-    async def test_parsing_in_worker_processes_gives_the_same_posts(self, server):
-        """parse_workers= parses in worker processes; the posts equal the in-loop ones."""
-        data = _own("xhtml.atom")
-        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
-        inline = FeedsSource(urls=[server.url + "/feed.atom"])
-        workers = FeedsSource(urls=[server.url + "/feed.atom"], parse_workers=1)
+    @pytest.mark.parametrize("processes", [1, 2])
+    async def test_worker_processes_poll_like_the_loop(
+        self, server, caplog, monkeypatch, processes
+    ):
+        """parse_workers= polls in worker processes too: same pages, cursor, limits, errors."""
+        monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 3)  # every lane takes a few
+        feeds = _Feeds(delay=0.02)
+        urls = []
+        for i in range(10):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        urls.append(f"{server.url}/missing")
+        inline = FeedsSource(urls=urls, per_host=2, retry=RetryPolicy.disabled())
+        workers = FeedsSource(
+            urls=urls, per_host=2, parse_workers=processes, retry=RetryPolicy.disabled()
+        )
         try:
             expected = [p async for p in inline.pages(None, follow=False)]
+            feeds.peak = 0
+            caplog.clear()
             got = [p async for p in workers.pages(None, follow=False)]
+            quiet = [p async for p in workers.pages(got[-1].cursor, follow=False)]
         finally:
             await inline.aclose()
             await workers.aclose()
 
         assert [p.posts for p in got] == [p.posts for p in expected]
+        assert sum(len(p.posts) for p in got) == 20
+        assert [p.cursor for p in got] == [p.cursor for p in expected]
+        assert feeds.peak <= 2  # the loop and the workers share the host's per_host
+        assert quiet == []  # every feed answered 304
+        assert list(workers.errors) == [urls[-1]]
+        assert "404" in workers.errors[urls[-1]]
+        assert f"feed {urls[-1]} failed" in caplog.text
+
+    async def test_with_a_client_of_its_own_workers_only_parse(self, server):
+        """An injected client cannot move to a worker process: the workers parse only."""
+        data = _own("xhtml.atom")
+        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
+        inline = FeedsSource(urls=[server.url + "/feed.atom"])
+        async with httpx.AsyncClient() as client:
+            workers = FeedsSource(urls=[server.url + "/feed.atom"], parse_workers=1, client=client)
+            try:
+                expected = [p async for p in inline.pages(None, follow=False)]
+                got = [p async for p in workers.pages(None, follow=False)]
+            finally:
+                await inline.aclose()
+                await workers.aclose()
+
+        assert [p.posts for p in got] == [p.posts for p in expected]
         assert len(got[0].posts) == 2
+        assert len(server.requests) == 2  # both through the loop's clients
 
     async def test_same_document_without_validators_changes_nothing(self, server):
         """A server without ETag/Last-Modified sends the same feed: no page, no cursor write."""
@@ -373,3 +412,28 @@ def test_markup_is_sanitized():
 
     assert post.text == "safe description"
     assert post.html == "safe description"
+
+
+@pytest.mark.parametrize(
+    ("per_host", "private", "shared", "limits"),
+    [
+        pytest.param(
+            4, [[], []], list(range(9)), [dict.fromkeys("abc", 2)] * 2, id="hosts-shared"
+        ),
+        pytest.param(
+            3, [[], []], list(range(9)), [dict.fromkeys("abc", 1)] * 2, id="per-host-rounded-down"
+        ),
+        pytest.param(
+            1,
+            [[0, 1, 2, 3, 4, 5], [6, 7, 8]],
+            [],
+            [{"a": 1}, {"b": 1, "c": 1}],
+            id="hosts-private-to-the-least-busy",
+        ),
+    ],
+)
+def test_feeds_are_planned_among_lanes(per_host, private, shared, limits):
+    """A host is shared by the lanes only if each can have one of its per_host requests."""
+    plan = _Plan.of({"a": [0, 1, 2, 3, 4, 5], "b": [6], "c": [7, 8]}, 2, per_host)
+
+    assert (plan.private, plan.shared, plan.limits) == (private, shared, limits)

@@ -14,10 +14,20 @@ import functools
 import hashlib
 import html.entities
 import importlib.util
+import itertools
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import ssl
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -448,6 +458,19 @@ def _parse_in_worker(
     return [p.to_dict() for p in posts], [(m.reason, m.payload) for m in malformed], problem
 
 
+_FEEDS_PER_TASK = 64  # feeds a worker process polls per task
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for the clients of every source and worker task (loading CAs is slow)."""
+    return httpx.create_ssl_context()
+
+
+def _urls(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(urls)
+
+
 def _short(post: Post) -> str:
     return hashlib.blake2b(post.key.encode(), digest_size=6).hexdigest()
 
@@ -458,6 +481,57 @@ class _Outcome:
     state: dict[str, Any] | None  # None: unchanged (304 or failure)
     posts: list[Post]
     malformed: list[Malformed]
+    error: str | None = None  # why the feed failed this cycle
+    unreachable: bool = False  # the request failed (else: the document is no feed)
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """Picklable and cheap to pickle: posts as dicts."""
+        posts = [post.to_dict() for post in self.posts]
+        bad = [(m.reason, m.payload, m.source) for m in self.malformed]
+        return self.url, self.state, posts, bad, self.error, self.unreachable
+
+    @classmethod
+    def from_tuple(cls, values: tuple[Any, ...]) -> _Outcome:
+        url, state, posts, bad, error, unreachable = values
+        return cls(
+            url=url,
+            state=state,
+            posts=[Post.from_dict(post) for post in posts],
+            malformed=[Malformed(reason=r, payload=p, source=s) for r, p, s in bad],
+            error=error,
+            unreachable=unreachable,
+        )
+
+
+@attrs.frozen
+class _Plan:
+    """
+    Who polls which feeds when several lanes (the event loop, worker processes) poll.
+
+    A host whose ``per_host`` lets every lane have a request in flight is *shared*: any
+    lane takes its feeds, with ``per_host // lanes`` requests each. Another host is
+    *private* to one lane (the least busy), with all of ``per_host``.
+    """
+
+    private: list[list[int]]  # per lane: feeds of its own hosts (indexes into urls)
+    shared: list[int]  # feeds any lane takes
+    limits: list[dict[str, int]]  # per lane: requests in flight per host
+
+    @classmethod
+    def of(cls, by_host: Mapping[str, list[int]], lanes: int, per_host: int) -> _Plan:
+        private: list[list[int]] = [[] for _ in range(lanes)]
+        shared: list[int] = []
+        limits: list[dict[str, int]] = [{} for _ in range(lanes)]
+        for host, indexes in by_host.items():
+            if per_host >= lanes:
+                shared.extend(indexes)
+                for own in limits:
+                    own[host] = per_host // lanes
+            else:
+                lane = min(range(lanes), key=lambda i: len(private[i]))
+                private[lane].extend(indexes)
+                limits[lane][host] = per_host
+        return cls(private=private, shared=shared, limits=limits)
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -476,9 +550,16 @@ class FeedsSource(PollingSource):
             creates one on first use and closes it in :meth:`aclose`.
         retry: Retries per feed; a feed that still fails is skipped this cycle, logged and
             listed in :attr:`errors`, and never stops the others.
-        parse_workers: Parse documents in this many worker processes (``anyio.to_process``)
-            instead of the event loop: for hundreds of feeds on a multi-core machine, where
-            feedparser's CPU time dominates a cycle. ``0`` parses in the event loop.
+        parse_workers: Poll with this many worker processes (``anyio.to_process``) besides
+            the event loop: the loop and each worker take the next few dozen feeds when they
+            are free and fetch and parse them (a worker with an HTTP client of its own), so
+            that the CPU time of feedparser and of the HTTP client spreads over the cores;
+            on *n* cores, ``n - 1`` workers. A host's ``per_host`` is shared out among them
+            (a host whose ``per_host`` is smaller than their number is left to one). With an
+            injected *client*, which cannot move to another process, the loop fetches and
+            the workers only parse. ``0``: the event loop polls alone. Like
+            ``multiprocessing``, the workers import the ``__main__`` module again: a script
+            must guard what it runs with ``if __name__ == "__main__":``.
 
     Attributes:
         errors: Feed URL to the reason it failed in the last cycle.
@@ -486,7 +567,7 @@ class FeedsSource(PollingSource):
     .. versionadded:: 0.1.0
     """
 
-    urls: Sequence[str] = attrs.field(converter=tuple)
+    urls: Sequence[str] = attrs.field(converter=_urls)
     per_host: int = 4
     concurrency: int = 32
     seen_limit: int = 500
@@ -502,6 +583,7 @@ class FeedsSource(PollingSource):
     errors: dict[str, str] = attrs.field(factory=dict, init=False)
     _parsers: anyio.CapacityLimiter | None = attrs.field(default=None, init=False, repr=False)
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
+    _hosts: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)  # url: host
 
     @name.default
     def _default_name(self) -> str:
@@ -513,14 +595,15 @@ class FeedsSource(PollingSource):
     def _new_client(self) -> httpx.AsyncClient:
         return _http.new_client(
             transport=httpx.AsyncHTTPTransport(
+                verify=_tls_context(),
                 limits=httpx.Limits(
                     max_connections=self.concurrency,
                     max_keepalive_connections=self.concurrency,
-                )
+                ),
             )
         )
 
-    async def _get(self, url: str, state: Mapping[str, Any]) -> httpx.Response:
+    async def _get(self, url: str, host: str, state: Mapping[str, Any]) -> httpx.Response:
         headers: dict[str, str] = {"Accept": "application/atom+xml, application/rss+xml, "
                                    "application/feed+json, application/xml;q=0.9, */*;q=0.8"}  # fmt: skip
         if state.get("etag"):
@@ -533,7 +616,7 @@ class FeedsSource(PollingSource):
             url,
             headers=headers,
             source=self.name,
-            server=httpx.URL(url).host,
+            server=host,
             retry=self.retry,
             sleep=self.sleep,
             also_ok=(304,),
@@ -552,23 +635,20 @@ class FeedsSource(PollingSource):
         return posts, [Malformed(reason=r, payload=p, source=self.name) for r, p in bad], problem
 
     async def _one(
-        self,
-        url: str,
-        state: Mapping[str, Any],
-        limiters: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter],
+        self, url: str, host: str, state: Mapping[str, Any], overall: anyio.CapacityLimiter
     ) -> _Outcome:
         try:
-            async with limiters[0], limiters[1]:
-                response = await self._get(url, state)
+            async with overall:
+                response = await self._get(url, host, state)
         except FetchError as exc:
-            self.errors[url] = str(exc)
             log.warning("%s: feed %s failed: %s", self.name, url, exc)
-            return _Outcome(url=url, state=None, posts=[], malformed=[])
+            return _Outcome(
+                url=url, state=None, posts=[], malformed=[], error=str(exc), unreachable=True
+            )
         if response.status_code == 304:
             return _Outcome(url=url, state=None, posts=[], malformed=[])
         posts, malformed, problem = await self._parse_response(response)
         if problem is not None:
-            self.errors[url] = problem
             snippet = response.content[:2000].decode("utf-8", "replace")
             return _Outcome(
                 url=url,
@@ -577,6 +657,7 @@ class FeedsSource(PollingSource):
                 malformed=[
                     Malformed(reason=f"{url}: {problem}", payload=snippet, source=self.name)
                 ],
+                error=problem,
             )
         seen = set(state.get("seen", ()))
         fresh = [post for post in posts if _short(post) not in seen]
@@ -592,23 +673,105 @@ class FeedsSource(PollingSource):
         return _Outcome(url=url, state=new_state, posts=fresh, malformed=malformed)
 
     async def _cycle(self, feeds: Mapping[str, Any]) -> list[_Outcome]:
+        """One outcome per feed, in the order of :attr:`urls`."""
+        by_host: dict[str, list[int]] = {}
+        for index, url in enumerate(self.urls):
+            host = self._hosts.get(url)
+            if host is None:
+                host = self._hosts[url] = httpx.URL(url).host
+            by_host.setdefault(host, []).append(index)
         outcomes: list[_Outcome | None] = [None] * len(self.urls)
-        overall = anyio.CapacityLimiter(self.concurrency)
-        self._parsers = (
-            anyio.CapacityLimiter(self.parse_workers) if self.parse_workers > 0 else None
-        )
-        per_host: dict[str, anyio.CapacityLimiter] = {}
-        self.errors = {}
+        self._parsers = None
+        if self.parse_workers > 0 and self.client is None:
+            await self._cycle_in_lanes(feeds, by_host, outcomes)
+        else:
+            if self.parse_workers > 0:
+                self._parsers = anyio.CapacityLimiter(self.parse_workers)
+            limits = dict.fromkeys(by_host, self.per_host)
+            await self._fetch(feeds, by_host, limits, self.concurrency, outcomes)
+        done = [o for o in outcomes if o is not None]
+        self.errors = {o.url: o.error for o in done if o.error is not None}
+        return done
 
-        async def run(index: int, url: str) -> None:
-            host = httpx.URL(url).host
-            limiter = per_host.setdefault(host, anyio.CapacityLimiter(self.per_host))
-            outcomes[index] = await self._one(url, feeds.get(url, {}), (limiter, overall))
+    async def _fetch(
+        self,
+        feeds: Mapping[str, Any],
+        by_host: Mapping[str, list[int]],
+        limits: Mapping[str, int],
+        concurrency: int,
+        outcomes: list[_Outcome | None],
+    ) -> None:
+        """Poll the feeds of *by_host* here, at most *limits* requests in flight per host."""
+        overall = anyio.CapacityLimiter(concurrency)
+
+        async def fetch(host: str, indexes: Iterator[int]) -> None:
+            for index in indexes:  # shared by the host's fetchers: each feed is taken once
+                url = self.urls[index]
+                outcomes[index] = await self._one(url, host, feeds.get(url, {}), overall)
+
+        # A host's fetchers each take its next feed: no more than its limit of requests are
+        # in flight, without a task waiting per feed.
+        async with anyio.create_task_group() as tg:
+            for host, indexes in by_host.items():
+                queue = iter(indexes)
+                for _ in range(min(limits[host], len(indexes))):
+                    tg.start_soon(fetch, host, queue)
+
+    async def _cycle_in_lanes(
+        self,
+        feeds: Mapping[str, Any],
+        by_host: Mapping[str, list[int]],
+        outcomes: list[_Outcome | None],
+    ) -> None:
+        """
+        The event loop and the worker processes (the lanes) poll the feeds, each taking the
+        next few dozen as it becomes free: work spreads itself while workers start.
+        """
+        lanes = 1 + self.parse_workers
+        plan = _Plan.of(by_host, lanes, self.per_host)
+        concurrency = max(1, self.concurrency // lanes)
+        options = _ShareOptions(
+            name=self.name,
+            per_host=self.per_host,
+            concurrency=concurrency,
+            seen_limit=self.seen_limit,
+            retry=self.retry,
+        )
+        processes = anyio.CapacityLimiter(self.parse_workers)
+
+        def tasks(indexes: list[int]) -> Iterator[list[int]]:
+            # A few dozen feeds per task: what a worker holds at once stays small.
+            for start in range(0, len(indexes), _FEEDS_PER_TASK):
+                yield indexes[start : start + _FEEDS_PER_TASK]
+
+        shared = tasks(plan.shared)  # one queue, taken from by every lane
+
+        async def here(private: list[int], limits: dict[str, int]) -> None:
+            for indexes in itertools.chain(tasks(private), shared):
+                hosts: dict[str, list[int]] = {}
+                for index in indexes:
+                    hosts.setdefault(self._hosts[self.urls[index]], []).append(index)
+                await self._fetch(feeds, hosts, limits, concurrency, outcomes)
+
+        async def worker(private: list[int], limits: dict[str, int]) -> None:
+            for indexes in itertools.chain(tasks(private), shared):
+                urls = [self.urls[index] for index in indexes]
+                states = {url: feeds[url] for url in urls if url in feeds}
+                results = await anyio.to_process.run_sync(
+                    _poll_share, options, urls, limits, states, cancellable=True, limiter=processes
+                )
+                for index, values in zip(indexes, results, strict=True):
+                    outcome = outcomes[index] = _Outcome.from_tuple(values)
+                    if outcome.unreachable:  # the worker's log goes nowhere: tell it here
+                        log.warning(
+                            "%s: feed %s failed: %s", self.name, outcome.url, outcome.error
+                        )
 
         async with anyio.create_task_group() as tg:
-            for index, url in enumerate(self.urls):
-                tg.start_soon(run, index, url)
-        return [o for o in outcomes if o is not None]
+            # The loop takes the first feeds: a cycle of a few feeds starts no worker.
+            tg.start_soon(here, plan.private[0], plan.limits[0])
+            for lane in range(1, lanes):
+                tg.start_soon(worker, plan.private[lane], plan.limits[lane])
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
         previous: dict[str, Any] = load_cursor(cursor, source=self.name).get("feeds", {})
@@ -638,3 +801,41 @@ class FeedsSource(PollingSource):
         """
         async for page in self._follow(cursor, follow=follow):
             yield page
+
+
+@attrs.frozen
+class _ShareOptions:
+    """What a worker process needs to poll its share of the feeds like the source would."""
+
+    name: str
+    per_host: int
+    concurrency: int
+    seen_limit: int
+    retry: _http.RetryPolicy
+
+
+def _poll_share(
+    options: _ShareOptions, urls: list[str], limits: dict[str, int], states: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """One cycle over *urls* in a worker process, with a client of its own."""
+
+    async def cycle() -> list[tuple[Any, ...]]:
+        source = FeedsSource(
+            urls=urls,
+            name=options.name,
+            per_host=options.per_host,
+            concurrency=options.concurrency,
+            seen_limit=options.seen_limit,
+            retry=options.retry,
+        )
+        by_host: dict[str, list[int]] = {}
+        for index, url in enumerate(urls):
+            by_host.setdefault(httpx.URL(url).host, []).append(index)
+        outcomes: list[_Outcome | None] = [None] * len(urls)
+        try:
+            await source._fetch(states, by_host, limits, options.concurrency, outcomes)
+        finally:
+            await source.aclose()
+        return [outcome.to_tuple() for outcome in outcomes if outcome is not None]
+
+    return anyio.run(cycle)
