@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import socket
@@ -201,6 +202,35 @@ class TestParse:
 
         assert (before, without_gopher) == ("gopher://h/dir/x", "http://f.test/x")
         assert parse(data, url="http://f.test/feed")[0].url == before
+
+    def test_feedparser_mapping_shortcuts_give_what_the_originals_give(self):
+        """FeedParserDict.get and deepcopy, quickened, keep feedparser's meaning."""
+        util = pytest.importorskip("feedparser.util")
+        parse(b"<rss/>", url="http://f.test/")  # feedparser loaded and quickened
+        fpd = util.FeedParserDict
+        entry = fpd(
+            tags=[fpd(term="rail")],
+            links=[fpd(rel="enclosure", href="http://f.test/a.mp3")],
+            summary="text",
+            published="Wed",
+            value="v",
+        )
+        params = fpd(type="text/html", base=None, value=["a", "list"], depth=1)
+        params.extra = {"kept": ["too"]}
+
+        copied = copy.deepcopy(params)
+
+        assert "__deepcopy__" in vars(fpd)
+        assert (entry.get("category"), entry.get("description")) == ("rail", "text")
+        assert entry.get("enclosures") == [{"href": "http://f.test/a.mp3"}]
+        with pytest.warns(DeprecationWarning, match="updated"):
+            assert entry.get("updated") == "Wed"  # feedparser's fallback to published
+        assert (entry.get("value"), entry.get("nothing", 0)) == ("v", 0)
+        assert type(copied) is fpd
+        assert copied == params
+        assert copied["value"] is not params["value"]
+        assert copied.extra == params.extra
+        assert copied.extra["kept"] is not params.extra["kept"]
 
     def test_json_feed(self):
         """JSON Feed items map to posts; relative URLs resolve; a bad item is skipped."""
