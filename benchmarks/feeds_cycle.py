@@ -4,9 +4,11 @@ in which every feed answers 304.
 
 Targets: first cycle <= 3 s with <= 50 MB extra memory; second cycle <= 1/5 of the first.
 The baseline is plain concurrent GETs of the same URLs with one httpx client (no parsing, no
-state), in the same run.
+state), in the same run. The source polls with ``parse_workers`` worker processes (default:
+one fewer than the cores); the feed server runs in a process of its own. The memory and CPU
+time of the worker processes are reported apart.
 
-    python benchmarks/feeds_cycle.py [--feeds 1000] [--items 10]
+    python benchmarks/feeds_cycle.py [--feeds 1000] [--items 10] [--parse-workers N]
 """
 
 from __future__ import annotations
@@ -77,16 +79,43 @@ def _serve(port: int, feeds: int, items: int, ready: multiprocessing.synchronize
     asyncio.run(main())
 
 
-def _rss_mb() -> tuple[float, float]:
+def _rss_mb(pid: int | str = "self") -> tuple[float, float]:
     fields = dict(
         line.split(":", 1)
-        for line in Path("/proc/self/status").read_text().splitlines()
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines()
         if ":" in line
     )
     return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
-async def _run(port: int, feeds: int, per_host: int, workers: int) -> None:
+def _pss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(exclude: int) -> list[int]:
+    """Live child processes of this one (worker processes), the feed server excluded."""
+    me, found = os.getpid(), []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if int(fields[1]) == me and pid != exclude:
+            found.append(pid)
+    return found
+
+
+async def _run(port: int, feeds: int, per_host: int, workers: int, server: int) -> None:
     import httpx
 
     from socialplug.sources.feeds import FeedsSource
@@ -108,22 +137,33 @@ async def _run(port: int, feeds: int, per_host: int, workers: int) -> None:
 
     rss0, _ = _rss_mb()
     source = FeedsSource(urls=urls, per_host=per_host, concurrency=32, parse_workers=workers)
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0, s0 = time.perf_counter(), time.process_time(), _cpu_s(server)
     posts = 0
     cursor = None
     async for page in source.pages(None, follow=False):
         posts += len(page.posts)
         cursor = page.cursor
     first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+    first_server = _cpu_s(server) - s0
     _, peak = _rss_mb()
-    t0, c0 = time.perf_counter(), time.process_time()
+    kids = _children(exclude=server)
+    kids_cpu = sum(_cpu_s(k) for k in kids)
+    kids_hwm = sum(_rss_mb(k)[1] for k in kids)
+    kids_pss = sum(_pss_mb(k) for k in kids)
+    t0, c0, s0 = time.perf_counter(), time.process_time(), _cpu_s(server)
+    k0 = sum(_cpu_s(k) for k in kids)
     again = 0
     async for page in source.pages(cursor, follow=False):
         again += len(page.posts)
     second, second_cpu = time.perf_counter() - t0, time.process_time() - c0
+    second_server = _cpu_s(server) - s0
+    second_kids = sum(_cpu_s(k) for k in kids) - k0
     await source.aclose()
 
-    print(f"feeds: {feeds}, posts first cycle: {posts}, posts second cycle: {again}")
+    print(
+        f"feeds: {feeds}, parse_workers: {workers}, posts first cycle: {posts}, "
+        f"posts second cycle: {again}"
+    )
     print(f"baseline bare GETs:      {baseline:6.3f} s")
     print(
         f"first cycle (200+parse): {first:6.3f} s  (target <= 3 s; {first / baseline:.1f}x baseline)"
@@ -134,10 +174,16 @@ async def _run(port: int, feeds: int, per_host: int, workers: int) -> None:
     print(
         f"memory: RSS before {rss0:.1f} MB, peak {peak:.1f} MB, extra {peak - rss0:.1f} MB (target <= 50 MB)"
     )
+    if kids:
+        print(
+            f"worker processes: {len(kids)}, peak RSS {kids_hwm:.1f} MB, "
+            f"PSS after the first cycle {kids_pss:.1f} MB"
+        )
     print(f"cursor size: {len(cursor or '') / 1024:.0f} KiB")
     print(
-        f"CPU time of this process: first {first_cpu:.3f} s, second {second_cpu:.3f} s "
-        "(parse workers not included)"
+        f"CPU time: this process first {first_cpu:.3f} s, second {second_cpu:.3f} s; "
+        f"workers first {kids_cpu:.3f} s, second {second_kids:.3f} s; "
+        f"feed server first {first_server:.3f} s, second {second_server:.3f} s"
     )
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -147,7 +193,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--items", type=int, default=10)
     parser.add_argument("--per-host", type=int, default=4)
-    parser.add_argument("--parse-workers", type=int, default=0)
+    parser.add_argument("--parse-workers", type=int, default=max(0, (os.cpu_count() or 1) - 1))
     args = parser.parse_args()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -159,7 +205,7 @@ def main() -> None:
     proc.start()
     ready.wait(10)
     try:
-        asyncio.run(_run(port, args.feeds, args.per_host, args.parse_workers))
+        asyncio.run(_run(port, args.feeds, args.per_host, args.parse_workers, proc.pid or 0))
     finally:
         proc.terminate()
         proc.join(5)

@@ -2,23 +2,46 @@
 
 from __future__ import annotations
 
+import copy
 import json
+import random
 import socket
 import threading
 import time
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
+import httpx
 import pytest
 from sources_replay import Reply, Request
 from sources_support import OWN, shared_fixtures
 
 from socialplug import RetryPolicy
-from socialplug.sources.feeds import FeedsSource, parse
+from socialplug.sources import feeds as feeds_module
+from socialplug.sources.feeds import FeedsSource, _Plan, parse
 
 
 pytestmark = pytest.mark.anyio
 
 FETCHED = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+# Markup that feedparser's sanitizer and URI resolver treat in their particular ways.
+_TRICKY = [
+    '<a href="/x?a=1&b=2">', "</a>", '<img src="../i.png" alt="x">', "<img src=x.png/>", "<br>",
+    "<br/>", "<script>alert(1)</script>", '<script src="/s.js">', "</script>",
+    "<style>p{}</style>", '<p style="color: red; background: url(x)">', "</p>", "<!-- c -->",
+    "<!-- unclosed", "<![CDATA[ x ]]>", "<![CDATA[", "]]>", "&amp;", "&lt;", "&nbsp;", "&#39;",
+    "&#150;", "&bogus;", "&", "<", ">", '"', '<a href="javascript:alert(1)">', '<a href=" /sp ">',
+    '<A HREF="HTTP://X/Y">', '<iframe src="/f"></iframe>', '<div onclick="x()">', "</div>",
+    '<svg xmlns="http://www.w3.org/2000/svg"><a xlink:href="/q">t</a></svg>',
+    '<math xmlns="http://www.w3.org/1998/Math/MathML"><mi>x</mi></math>', "<svg><circle/></svg>",
+    '<blockquote cite="/c">', '<object data="/o"></object>', '<applet codebase="/a">t</applet>',
+    "<noscript>n</noscript>", "<?pi x?>", "<!DOCTYPE html>", "<!foo>", "text ", "é", "\r\n",
+    '<form action="/f">', "<q cite=/q>", '<video poster="/p" src="/v">', '<a href="//proto/r">',
+    '<a href="?q">', '<a href="#f">', '<a href="mailto:x@y">', "<b", 'x="y">', "</", "<![if !IE]>",
+    "<!-->", "--!>", "-- >", "<p/>", '<img src="/x" onerror="y"/>', "&#65;",
+]  # fmt: skip
+_BASES = ["http://example.org/a/b/", "https://h.test/", "http://example.org/dir/feed.xml"]
 
 
 def _shared(name: str) -> bytes:
@@ -102,6 +125,112 @@ class TestParse:
         )
 
         assert post.url == "http://link/get?a=1&b=2"
+
+    def test_xml_base_resolves_links_media_author_and_markup(self):
+        """Entry and content xml:base apply to every URL; scripts and handlers are dropped."""
+        [post] = parse(_own("relative.atom"), url="http://feeds.test/ops.atom")
+
+        assert post.url == "http://other.test/root/entries/one.html"
+        assert post.links == (
+            "http://other.test/root/entries/one.html",
+            "http://cdn.test/c/notes/1",
+            "http://cdn.test/c/spaced",
+        )  # a javascript: link is no link
+        assert post.media[0].url == "http://other.test/root/media/report.mp3"
+        assert post.media[0].kind == "audio"
+        assert post.author.url == "http://other.test/root/entries/people/ann"
+        assert post.title == "Signal fault"
+        assert post.html == (
+            '<p>See <a href="http://cdn.test/c/notes/1">notes</a> '
+            '<img src="http://cdn.test/c/map.png" /> <a href="">here</a><!-- kept --> '
+            '<a href="http://cdn.test/c/spaced">spaced</a></p>'
+        )
+        assert post.text == "See notes here spaced"
+
+    def test_rss_content_encoded_and_media_against_the_document_url(self):
+        """content:encoded wins over the description; relative media URLs resolve too."""
+        [post] = parse(_own("relative.rss"), url="http://gare.test/feed/rss.xml")
+
+        assert post.url == "http://gare.test/posts/1?a=1&b=2"
+        assert post.text == "Voir état ops\n\nsuite"
+        assert post.links == (
+            "http://gare.test/posts/1?a=1&b=2",
+            "http://gare.test/feed/etat/1",
+            "mailto:ops@gare.test",
+        )
+        assert [(m.url, m.kind) for m in post.media] == [
+            ("http://gare.test/media/plan.jpg", "image"),
+            ("http://gare.test/feed/video.mp4", "video"),
+            ("http://img.gare.test/thumb.png", "image"),
+        ]
+        assert "steal" not in (post.html or "")
+        assert '<img src="http://img.gare.test/x.png" />' in (post.html or "")
+
+    def test_markup_is_cleaned_as_feedparser_cleans_it(self):
+        """The markup of a post is what feedparser's own sanitizing and resolution make of it."""
+        feedparser = pytest.importorskip("feedparser")
+        rnd = random.Random(4)
+        fragments = [*_TRICKY, *("".join(rnd.choices(_TRICKY, k=6)) for _ in range(300))]
+        entries = "".join(
+            f'<entry xml:base="{rnd.choice(_BASES)}"><id>e{i}</id>'
+            f'<content type="html">{escape(f)}</content></entry>'
+            for i, f in enumerate(fragments)
+        )
+        data = f'<feed xmlns="http://www.w3.org/2005/Atom">{entries}</feed>'.encode()
+        url = "http://feeds.test/a/feed.atom"
+
+        posts = parse(data, url=url, fetched_at=FETCHED)
+        expected = feedparser.parse(data, response_headers={"content-location": url})
+
+        assert len(posts) == len(fragments) == len(expected.entries)
+        for post, entry in zip(posts, expected.entries, strict=True):
+            assert post.html == (entry.content[0].value or None), entry.id
+
+    def test_remembered_base_uris_follow_the_acceptable_schemes(self, monkeypatch):
+        """Changing feedparser's acceptable URI schemes takes effect on the next document."""
+        urls = pytest.importorskip("feedparser.urls")
+        data = (
+            b'<feed xmlns="http://www.w3.org/2005/Atom"><entry xml:base="gopher://h/dir/">'
+            b'<id>1</id><link href="x"/></entry></feed>'
+        )
+        before = parse(data, url="http://f.test/feed")[0].url
+        monkeypatch.setattr(
+            urls, "ACCEPTABLE_URI_SCHEMES", tuple(set(urls.ACCEPTABLE_URI_SCHEMES) - {"gopher"})
+        )
+        without_gopher = parse(data, url="http://f.test/feed")[0].url
+        monkeypatch.undo()
+
+        assert (before, without_gopher) == ("gopher://h/dir/x", "http://f.test/x")
+        assert parse(data, url="http://f.test/feed")[0].url == before
+
+    def test_feedparser_mapping_shortcuts_give_what_the_originals_give(self):
+        """FeedParserDict.get and deepcopy, quickened, keep feedparser's meaning."""
+        util = pytest.importorskip("feedparser.util")
+        parse(b"<rss/>", url="http://f.test/")  # feedparser loaded and quickened
+        fpd = util.FeedParserDict
+        entry = fpd(
+            tags=[fpd(term="rail")],
+            links=[fpd(rel="enclosure", href="http://f.test/a.mp3")],
+            summary="text",
+            published="Wed",
+            value="v",
+        )
+        params = fpd(type="text/html", base=None, value=["a", "list"], depth=1)
+        params.extra = {"kept": ["too"]}
+
+        copied = copy.deepcopy(params)
+
+        assert "__deepcopy__" in vars(fpd)
+        assert (entry.get("category"), entry.get("description")) == ("rail", "text")
+        assert entry.get("enclosures") == [{"href": "http://f.test/a.mp3"}]
+        with pytest.warns(DeprecationWarning, match="updated"):
+            assert entry.get("updated") == "Wed"  # feedparser's fallback to published
+        assert (entry.get("value"), entry.get("nothing", 0)) == ("v", 0)
+        assert type(copied) is fpd
+        assert copied == params
+        assert copied["value"] is not params["value"]
+        assert copied.extra == params.extra
+        assert copied.extra["kept"] is not params.extra["kept"]
 
     def test_json_feed(self):
         """JSON Feed items map to posts; relative URLs resolve; a bad item is skipped."""
@@ -196,21 +325,58 @@ class TestSource:
         state = json.loads(news[0].cursor or "")["feeds"]
         assert {'"a-2"', '"b-3"'} == {state[u]["etag"] for u in urls}
 
-    async def test_parsing_in_worker_processes_gives_the_same_posts(self, server):
-        """parse_workers= parses in worker processes; the posts equal the in-loop ones."""
-        data = _own("xhtml.atom")
-        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
-        inline = FeedsSource(urls=[server.url + "/feed.atom"])
-        workers = FeedsSource(urls=[server.url + "/feed.atom"], parse_workers=1)
+    @pytest.mark.parametrize("processes", [1, 2])
+    async def test_worker_processes_poll_like_the_loop(
+        self, server, caplog, monkeypatch, processes
+    ):
+        """parse_workers= polls in worker processes too: same pages, cursor, limits, errors."""
+        monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 3)  # every lane takes a few
+        feeds = _Feeds(delay=0.02)
+        urls = []
+        for i in range(10):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        urls.append(f"{server.url}/missing")
+        inline = FeedsSource(urls=urls, per_host=2, retry=RetryPolicy.disabled())
+        workers = FeedsSource(
+            urls=urls, per_host=2, parse_workers=processes, retry=RetryPolicy.disabled()
+        )
         try:
             expected = [p async for p in inline.pages(None, follow=False)]
+            feeds.peak = 0
+            caplog.clear()
             got = [p async for p in workers.pages(None, follow=False)]
+            quiet = [p async for p in workers.pages(got[-1].cursor, follow=False)]
         finally:
             await inline.aclose()
             await workers.aclose()
 
         assert [p.posts for p in got] == [p.posts for p in expected]
+        assert sum(len(p.posts) for p in got) == 20
+        assert [p.cursor for p in got] == [p.cursor for p in expected]
+        assert feeds.peak <= 2  # the loop and the workers share the host's per_host
+        assert quiet == []  # every feed answered 304
+        assert list(workers.errors) == [urls[-1]]
+        assert "404" in workers.errors[urls[-1]]
+        assert f"feed {urls[-1]} failed" in caplog.text
+
+    async def test_with_a_client_of_its_own_workers_only_parse(self, server):
+        """An injected client cannot move to a worker process: the workers parse only."""
+        data = _own("xhtml.atom")
+        server.routes["/feed.atom"] = Reply(200, {"Content-Type": "application/atom+xml"}, data)
+        inline = FeedsSource(urls=[server.url + "/feed.atom"])
+        async with httpx.AsyncClient() as client:
+            workers = FeedsSource(urls=[server.url + "/feed.atom"], parse_workers=1, client=client)
+            try:
+                expected = [p async for p in inline.pages(None, follow=False)]
+                got = [p async for p in workers.pages(None, follow=False)]
+            finally:
+                await inline.aclose()
+                await workers.aclose()
+
+        assert [p.posts for p in got] == [p.posts for p in expected]
         assert len(got[0].posts) == 2
+        assert len(server.requests) == 2  # both through the loop's clients
 
     async def test_same_document_without_validators_changes_nothing(self, server):
         """A server without ETag/Last-Modified sends the same feed: no page, no cursor write."""
@@ -276,3 +442,28 @@ def test_markup_is_sanitized():
 
     assert post.text == "safe description"
     assert post.html == "safe description"
+
+
+@pytest.mark.parametrize(
+    ("per_host", "private", "shared", "limits"),
+    [
+        pytest.param(
+            4, [[], []], list(range(9)), [dict.fromkeys("abc", 2)] * 2, id="hosts-shared"
+        ),
+        pytest.param(
+            3, [[], []], list(range(9)), [dict.fromkeys("abc", 1)] * 2, id="per-host-rounded-down"
+        ),
+        pytest.param(
+            1,
+            [[0, 1, 2, 3, 4, 5], [6, 7, 8]],
+            [],
+            [{"a": 1}, {"b": 1, "c": 1}],
+            id="hosts-private-to-the-least-busy",
+        ),
+    ],
+)
+def test_feeds_are_planned_among_lanes(per_host, private, shared, limits):
+    """A host is shared by the lanes only if each can have one of its per_host requests."""
+    plan = _Plan.of({"a": [0, 1, 2, 3, 4, 5], "b": [6], "c": [7, 8]}, 2, per_host)
+
+    assert (plan.private, plan.shared, plan.limits) == (private, shared, limits)

@@ -10,12 +10,25 @@ source's cursor, a JSON object of per-feed state, so it is committed with the po
 from __future__ import annotations
 
 import calendar
+import copy
+import functools
 import hashlib
+import html.entities
 import importlib.util
+import itertools
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+import ssl
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
@@ -40,25 +53,125 @@ __all__ = ["FeedsSource", "parse"]
 log = logging.getLogger("socialplug.sources.feeds")
 
 _HTML_TYPES = ("text/html", "application/xhtml+xml", "html", "xhtml")
+# The types whose markup feedparser sanitizes and resolves (its ``html_types``).
+_MARKUP_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 
 
-_tuned = False
-
-
+@functools.cache
 def _feedparser() -> ModuleType:
     try:
         import feedparser  # type: ignore[import-untyped]  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise MissingExtraError("feedparser", extra="feeds") from exc
     module: ModuleType = feedparser
-    global _tuned  # noqa: PLW0603
-    if not _tuned:
-        _tuned = True
-        # feedparser asks xml.sax for libxml2's driver first; when it is absent the failed
-        # import is retried (and the file system searched) on every parse. Skip the search.
-        if importlib.util.find_spec("drv_libxml2") is None:
-            module.api.PREFERRED_XML_PARSERS = []
+    # feedparser asks xml.sax for libxml2's driver first; when it is absent the failed
+    # import is retried (and the file system searched) on every parse. Skip the search.
+    if importlib.util.find_spec("drv_libxml2") is None:
+        module.api.PREFERRED_XML_PARSERS = []
+    # At every element feedparser joins the base URI with itself (to keep it absolute and
+    # safe): a third of its time on a typical feed. Remember the answers.
+    mixin = module.mixin
+    if not hasattr(mixin.make_safe_absolute_uri, "cache_info"):
+        mixin.make_safe_absolute_uri = _remembering(mixin.make_safe_absolute_uri, module.urls)
+    _quicken(module.util.FeedParserDict)
     return module
+
+
+# Types whose values copy.deepcopy returns as they are.
+_ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})
+
+
+def _quicken(fpd: Any) -> None:
+    """
+    Two shortcuts in feedparser's ``FeedParserDict``, the mapping it reads and writes at
+    every element (a sixth of a parse), each giving what the original gives.
+
+    ``get`` of a key that feedparser neither maps to another nor computes is a plain dict
+    lookup. ``copy.deepcopy`` (of the parameters of every text construct) does not look
+    for ``__deepcopy__`` through ``__getattr__`` nor reduce the mapping: values that deep
+    copying returns as they are, it keeps.
+    """
+    if "__deepcopy__" in vars(fpd) or not isinstance(getattr(fpd, "keymap", None), dict):
+        return  # done already, or not the mapping this was written for
+    special = frozenset({"category", "enclosures", "license", "updated", "updated_parsed"})
+    mapped = special | frozenset(fpd.keymap)
+    get = fpd.get
+
+    def quick_get(self: Any, key: Any, default: Any = None) -> Any:
+        if key in mapped:
+            return get(self, key, default)
+        return dict.get(self, key, default)
+
+    def deepcopy(self: Any, memo: dict[int, Any]) -> Any:
+        cls: Any = type(self)
+        copied = cls.__new__(cls)
+        memo[id(self)] = copied
+        if vars(self):
+            vars(copied).update(copy.deepcopy(vars(self), memo))
+        for key, value in dict.items(self):
+            key = key if type(key) in _ATOMIC else copy.deepcopy(key, memo)  # noqa: PLW2901
+            copied[key] = value if type(value) in _ATOMIC else copy.deepcopy(value, memo)
+        return copied
+
+    fpd.get = quick_get
+    fpd.__deepcopy__ = deepcopy
+
+
+def _remembering(join: Callable[..., str], urls: ModuleType) -> Callable[..., str]:
+    """*join* (feedparser's ``make_safe_absolute_uri``) with its recent answers cached."""
+    cached = functools.lru_cache(maxsize=256)(join)
+    schemes = urls.ACCEPTABLE_URI_SCHEMES
+
+    def make_safe_absolute_uri(base: str, rel: str | None = None) -> str:
+        nonlocal schemes
+        if urls.ACCEPTABLE_URI_SCHEMES is not schemes:  # the answers depend on them
+            schemes = urls.ACCEPTABLE_URI_SCHEMES
+            cached.cache_clear()
+        return cached(base, rel)
+
+    make_safe_absolute_uri.cache_info = cached.cache_info  # type: ignore[attr-defined]
+    return make_safe_absolute_uri
+
+
+@functools.cache
+def _cleaner() -> Any:
+    """feedparser's URI resolver and HTML sanitizer as one parser: one pass, not two."""
+    module = _feedparser()
+
+    def handle_entityref(self: Any, ref: str) -> None:
+        if ref in html.entities.name2codepoint or ref == "apos":
+            self.pieces.append(f"&{ref};")
+        else:  # the resolver writes "&amp;" + ref, which the sanitizer reads back as such
+            self.pieces.append("&amp;")
+            self.handle_data(ref)
+
+    # Each start tag has its URIs resolved, then the sanitizer keeps or drops it.
+    bases = (module.urls.RelativeURIResolver, module.sanitizer._HTMLSanitizer)
+    return type("_Cleaner", bases, {"handle_entityref": handle_entityref})
+
+
+def _clean(value: str, detail: Mapping[str, Any] | None) -> str:
+    """
+    *value*, the content of a feedparser text construct, as feedparser's sanitizing and
+    relative URI resolution would leave it.
+
+    :func:`_parse` turns both off in feedparser, which would clean every text construct
+    of a document, in two passes each; only those a post keeps are cleaned, here.
+    """
+    kind = ((detail or {}).get("type") or "").lower()
+    if not value or kind not in _MARKUP_TYPES:
+        return value
+    base = (detail or {}).get("base") or ""
+    comment = value.rfind("<!--")
+    if "<![" in value or (comment >= 0 and "-->" not in value[comment + 4 :]):
+        # Where one pass and two differ (the resolver leaves the rest of the markup as
+        # text, for the sanitizer to read): feedparser's two passes.
+        module = _feedparser()
+        resolved = module.urls.resolve_relative_uris(value, base, "utf-8", kind)
+        return str(module.sanitizer._sanitize_html(resolved, "utf-8", kind))
+    cleaner = _cleaner()(base, "utf-8", kind)
+    cleaner.feed(value)
+    return str(cleaner.output()).strip().replace("\r\n", "\n")
 
 
 def _when(parsed: object) -> datetime | None:
@@ -73,7 +186,7 @@ def _when(parsed: object) -> datetime | None:
 _BARE_TIMESTAMP = re.compile(r"\s*(\d{9,13})(?:\.\d+)?\s*")
 
 
-def _entry_time(entry: Mapping[str, Any], feed: Mapping[str, Any]) -> datetime | None:
+def _entry_time(entry: Mapping[str, Any]) -> datetime | None:
     """The entry's date; a bare epoch timestamp (which feedparser reads as a year) is kept."""
     for field in ("published", "updated", "created"):
         raw = entry.get(field)
@@ -84,15 +197,18 @@ def _entry_time(entry: Mapping[str, Any], feed: Mapping[str, Any]) -> datetime |
         when = _when(entry.get(f"{field}_parsed"))
         if when is not None:
             return when
-    return _when(feed.get("updated_parsed"))
+    return None
 
 
 def _text_of(
     detail: Mapping[str, Any] | None, value: str
 ) -> tuple[str, str | None, tuple[str, ...]]:
-    """Plain text, markup (``None`` for plain text) and links of a feedparser text construct."""
+    """
+    Plain text, markup (``None`` for plain text) and links of a feedparser text construct
+    whose *value* :func:`_clean` has cleaned.
+    """
     kind = (detail or {}).get("type") or "text/html"
-    if any(kind.startswith(t) or kind == t for t in _HTML_TYPES):
+    if kind.startswith(_HTML_TYPES):
         parsed = html_to_text(value)
         base = (detail or {}).get("base") or ""
         links = tuple(dict.fromkeys(urljoin(base, href) for href in parsed.links))
@@ -116,14 +232,30 @@ def _key(entry_id: str, feed_url: str) -> str:
     return f"feed:{feed_url}#{entry_id}"
 
 
-def _media(entry: Mapping[str, Any]) -> list[Media]:
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def _absolute(base: str, href: str) -> str:
+    """*href* resolved against *base* if it is relative; an absolute URL is kept as written."""
+    if _SCHEME.match(href):
+        return href
+    try:
+        return urljoin(base, href)
+    except ValueError:  # a malformed base (an unclosed IPv6 bracket)
+        return href
+
+
+def _media(entry: Mapping[str, Any], base: str) -> list[Media]:
+    """Enclosures, ``media:content`` and ``media:thumbnail``; relative URLs against *base*."""
     found: list[Media] = []
     urls: set[str] = set()
 
     def add(url: object, kind: str, alt: str | None = None) -> None:
-        if isinstance(url, str) and url and url not in urls:
-            urls.add(url)
-            found.append(Media(url=url, kind=kind, alt=alt))
+        if isinstance(url, str) and url.strip():
+            url = _absolute(base, url.strip())
+            if url not in urls:
+                urls.add(url)
+                found.append(Media(url=url, kind=kind, alt=alt))
 
     for link in entry.get("links") or ():
         if link.get("rel") == "enclosure":
@@ -141,26 +273,32 @@ def _media(entry: Mapping[str, Any]) -> list[Media]:
 
 
 def _entry(
-    entry: Mapping[str, Any],
+    fields: Mapping[str, Any],
     *,
     feed: Mapping[str, Any],
     url: str,
     fallback_time: datetime,
     source: str,
 ) -> Post:
-    title_raw = entry.get("title") or ""
-    title, _, _ = _text_of(entry.get("title_detail"), title_raw)
+    # A plain dict: feedparser's own mapping translates each key on every access, and
+    # falls back from a missing ``updated`` to ``published`` (tried first here anyway).
+    entry = dict(fields)
+    title_detail = entry.get("title_detail")
+    title_raw = _clean(entry.get("title") or "", title_detail)
+    title, _, _ = _text_of(title_detail, title_raw)
     contents = entry.get("content") or ()
-    chosen = contents[0] if contents else None
+    chosen = dict(contents[0]) if contents else None
     if chosen is not None:
-        text, markup, found = _text_of(chosen, chosen.get("value") or "")
+        text, markup, found = _text_of(chosen, _clean(chosen.get("value") or "", chosen))
     else:
-        text, markup, found = _text_of(entry.get("summary_detail"), entry.get("summary") or "")
+        summary_detail = entry.get("summary_detail")
+        summary = _clean(entry.get("summary") or "", summary_detail)
+        text, markup, found = _text_of(summary_detail, summary)
     entry_id = _entry_id(entry, title, markup or text)
     link = entry.get("link") or None
     links = [link] if link else []
     links.extend(href for href in found if href not in links)
-    created = _entry_time(entry, feed) or fallback_time
+    created = _entry_time(entry) or fallback_time
     detail = entry.get("author_detail") or {}
     author = Author(
         id=detail.get("email") or "",
@@ -169,6 +307,9 @@ def _entry(
         url=detail.get("href"),
     )
     lang = (chosen or entry.get("summary_detail") or {}).get("language") or feed.get("language")
+    # The entry's base URI (its xml:base, else the document's), as feedparser tracked it.
+    details = (title_detail, entry.get("summary_detail"), chosen)
+    base = next((d["base"] for d in details if d and d.get("base")), url)
     return Post(
         platform="feed",
         id=entry_id,
@@ -182,7 +323,7 @@ def _entry(
         lang=lang or None,
         tags=[t["term"] for t in entry.get("tags") or () if t.get("term")],
         links=links,
-        media=_media(entry),
+        media=_media(entry, base),
         source=source,
         raw={"entry_id": entry_id, "feed": url, "title": title_raw, "link": link},
     )
@@ -202,8 +343,14 @@ def _parse(
     response_headers = {k.lower(): v for k, v in (headers or {}).items()}
     response_headers.setdefault("content-type", "application/xml")
     response_headers["content-location"] = url
-    # feedparser sanitizes markup (scripts, event handlers) and resolves relative URIs in it.
-    doc = _feedparser().parse(data, response_headers=response_headers)
+    # Markup is sanitized (scripts, event handlers) and its relative URIs resolved by
+    # _clean, only in the text constructs a post keeps.
+    doc = _feedparser().parse(
+        data,
+        response_headers=response_headers,
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
     if not doc.get("version") and not doc.entries:
         reason = doc.get("bozo_exception") or "no feed found"
         return (
@@ -212,7 +359,8 @@ def _parse(
             f"not a feed: {type(reason).__name__ if not isinstance(reason, str) else reason}",
         )
     feed = doc.get("feed") or {}
-    fallback = fetched_at or datetime.now(UTC)
+    # feedparser's mapping gives the feed's ``published`` when it has no ``updated``.
+    fallback = _when(feed.get("updated_parsed")) or fetched_at or datetime.now(UTC)
     posts: list[Post] = []
     malformed: list[Malformed] = []
     for entry in doc.entries:
@@ -352,6 +500,19 @@ def _parse_in_worker(
     return [p.to_dict() for p in posts], [(m.reason, m.payload) for m in malformed], problem
 
 
+_FEEDS_PER_TASK = 64  # feeds a worker process polls per task
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for the clients of every source and worker task (loading CAs is slow)."""
+    return httpx.create_ssl_context()
+
+
+def _urls(urls: Iterable[str]) -> tuple[str, ...]:
+    return tuple(urls)
+
+
 def _short(post: Post) -> str:
     return hashlib.blake2b(post.key.encode(), digest_size=6).hexdigest()
 
@@ -362,6 +523,57 @@ class _Outcome:
     state: dict[str, Any] | None  # None: unchanged (304 or failure)
     posts: list[Post]
     malformed: list[Malformed]
+    error: str | None = None  # why the feed failed this cycle
+    unreachable: bool = False  # the request failed (else: the document is no feed)
+
+    def to_tuple(self) -> tuple[Any, ...]:
+        """Picklable and cheap to pickle: posts as dicts."""
+        posts = [post.to_dict() for post in self.posts]
+        bad = [(m.reason, m.payload, m.source) for m in self.malformed]
+        return self.url, self.state, posts, bad, self.error, self.unreachable
+
+    @classmethod
+    def from_tuple(cls, values: tuple[Any, ...]) -> _Outcome:
+        url, state, posts, bad, error, unreachable = values
+        return cls(
+            url=url,
+            state=state,
+            posts=[Post.from_dict(post) for post in posts],
+            malformed=[Malformed(reason=r, payload=p, source=s) for r, p, s in bad],
+            error=error,
+            unreachable=unreachable,
+        )
+
+
+@attrs.frozen
+class _Plan:
+    """
+    Who polls which feeds when several lanes (the event loop, worker processes) poll.
+
+    A host whose ``per_host`` lets every lane have a request in flight is *shared*: any
+    lane takes its feeds, with ``per_host // lanes`` requests each. Another host is
+    *private* to one lane (the least busy), with all of ``per_host``.
+    """
+
+    private: list[list[int]]  # per lane: feeds of its own hosts (indexes into urls)
+    shared: list[int]  # feeds any lane takes
+    limits: list[dict[str, int]]  # per lane: requests in flight per host
+
+    @classmethod
+    def of(cls, by_host: Mapping[str, list[int]], lanes: int, per_host: int) -> _Plan:
+        private: list[list[int]] = [[] for _ in range(lanes)]
+        shared: list[int] = []
+        limits: list[dict[str, int]] = [{} for _ in range(lanes)]
+        for host, indexes in by_host.items():
+            if per_host >= lanes:
+                shared.extend(indexes)
+                for own in limits:
+                    own[host] = per_host // lanes
+            else:
+                lane = min(range(lanes), key=lambda i: len(private[i]))
+                private[lane].extend(indexes)
+                limits[lane][host] = per_host
+        return cls(private=private, shared=shared, limits=limits)
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -380,9 +592,16 @@ class FeedsSource(PollingSource):
             creates one on first use and closes it in :meth:`aclose`.
         retry: Retries per feed; a feed that still fails is skipped this cycle, logged and
             listed in :attr:`errors`, and never stops the others.
-        parse_workers: Parse documents in this many worker processes (``anyio.to_process``)
-            instead of the event loop: for hundreds of feeds on a multi-core machine, where
-            feedparser's CPU time dominates a cycle. ``0`` parses in the event loop.
+        parse_workers: Poll with this many worker processes (``anyio.to_process``) besides
+            the event loop: the loop and each worker take the next few dozen feeds when they
+            are free and fetch and parse them (a worker with an HTTP client of its own), so
+            that the CPU time of feedparser and of the HTTP client spreads over the cores;
+            on *n* cores, ``n - 1`` workers. A host's ``per_host`` is shared out among them
+            (a host whose ``per_host`` is smaller than their number is left to one). With an
+            injected *client*, which cannot move to another process, the loop fetches and
+            the workers only parse. ``0``: the event loop polls alone. Like
+            ``multiprocessing``, the workers import the ``__main__`` module again: a script
+            must guard what it runs with ``if __name__ == "__main__":``.
 
     Attributes:
         errors: Feed URL to the reason it failed in the last cycle.
@@ -390,7 +609,7 @@ class FeedsSource(PollingSource):
     .. versionadded:: 0.1.0
     """
 
-    urls: Sequence[str] = attrs.field(converter=tuple)
+    urls: Sequence[str] = attrs.field(converter=_urls)
     per_host: int = 4
     concurrency: int = 32
     seen_limit: int = 500
@@ -406,6 +625,7 @@ class FeedsSource(PollingSource):
     errors: dict[str, str] = attrs.field(factory=dict, init=False)
     _parsers: anyio.CapacityLimiter | None = attrs.field(default=None, init=False, repr=False)
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
+    _hosts: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)  # url: host
 
     @name.default
     def _default_name(self) -> str:
@@ -417,14 +637,15 @@ class FeedsSource(PollingSource):
     def _new_client(self) -> httpx.AsyncClient:
         return _http.new_client(
             transport=httpx.AsyncHTTPTransport(
+                verify=_tls_context(),
                 limits=httpx.Limits(
                     max_connections=self.concurrency,
                     max_keepalive_connections=self.concurrency,
-                )
+                ),
             )
         )
 
-    async def _get(self, url: str, state: Mapping[str, Any]) -> httpx.Response:
+    async def _get(self, url: str, host: str, state: Mapping[str, Any]) -> httpx.Response:
         headers: dict[str, str] = {"Accept": "application/atom+xml, application/rss+xml, "
                                    "application/feed+json, application/xml;q=0.9, */*;q=0.8"}  # fmt: skip
         if state.get("etag"):
@@ -437,7 +658,7 @@ class FeedsSource(PollingSource):
             url,
             headers=headers,
             source=self.name,
-            server=httpx.URL(url).host,
+            server=host,
             retry=self.retry,
             sleep=self.sleep,
             also_ok=(304,),
@@ -456,23 +677,20 @@ class FeedsSource(PollingSource):
         return posts, [Malformed(reason=r, payload=p, source=self.name) for r, p in bad], problem
 
     async def _one(
-        self,
-        url: str,
-        state: Mapping[str, Any],
-        limiters: tuple[anyio.CapacityLimiter, anyio.CapacityLimiter],
+        self, url: str, host: str, state: Mapping[str, Any], overall: anyio.CapacityLimiter
     ) -> _Outcome:
         try:
-            async with limiters[0], limiters[1]:
-                response = await self._get(url, state)
+            async with overall:
+                response = await self._get(url, host, state)
         except FetchError as exc:
-            self.errors[url] = str(exc)
             log.warning("%s: feed %s failed: %s", self.name, url, exc)
-            return _Outcome(url=url, state=None, posts=[], malformed=[])
+            return _Outcome(
+                url=url, state=None, posts=[], malformed=[], error=str(exc), unreachable=True
+            )
         if response.status_code == 304:
             return _Outcome(url=url, state=None, posts=[], malformed=[])
         posts, malformed, problem = await self._parse_response(response)
         if problem is not None:
-            self.errors[url] = problem
             snippet = response.content[:2000].decode("utf-8", "replace")
             return _Outcome(
                 url=url,
@@ -481,6 +699,7 @@ class FeedsSource(PollingSource):
                 malformed=[
                     Malformed(reason=f"{url}: {problem}", payload=snippet, source=self.name)
                 ],
+                error=problem,
             )
         seen = set(state.get("seen", ()))
         fresh = [post for post in posts if _short(post) not in seen]
@@ -496,23 +715,105 @@ class FeedsSource(PollingSource):
         return _Outcome(url=url, state=new_state, posts=fresh, malformed=malformed)
 
     async def _cycle(self, feeds: Mapping[str, Any]) -> list[_Outcome]:
+        """One outcome per feed, in the order of :attr:`urls`."""
+        by_host: dict[str, list[int]] = {}
+        for index, url in enumerate(self.urls):
+            host = self._hosts.get(url)
+            if host is None:
+                host = self._hosts[url] = httpx.URL(url).host
+            by_host.setdefault(host, []).append(index)
         outcomes: list[_Outcome | None] = [None] * len(self.urls)
-        overall = anyio.CapacityLimiter(self.concurrency)
-        self._parsers = (
-            anyio.CapacityLimiter(self.parse_workers) if self.parse_workers > 0 else None
-        )
-        per_host: dict[str, anyio.CapacityLimiter] = {}
-        self.errors = {}
+        self._parsers = None
+        if self.parse_workers > 0 and self.client is None:
+            await self._cycle_in_lanes(feeds, by_host, outcomes)
+        else:
+            if self.parse_workers > 0:
+                self._parsers = anyio.CapacityLimiter(self.parse_workers)
+            limits = dict.fromkeys(by_host, self.per_host)
+            await self._fetch(feeds, by_host, limits, self.concurrency, outcomes)
+        done = [o for o in outcomes if o is not None]
+        self.errors = {o.url: o.error for o in done if o.error is not None}
+        return done
 
-        async def run(index: int, url: str) -> None:
-            host = httpx.URL(url).host
-            limiter = per_host.setdefault(host, anyio.CapacityLimiter(self.per_host))
-            outcomes[index] = await self._one(url, feeds.get(url, {}), (limiter, overall))
+    async def _fetch(
+        self,
+        feeds: Mapping[str, Any],
+        by_host: Mapping[str, list[int]],
+        limits: Mapping[str, int],
+        concurrency: int,
+        outcomes: list[_Outcome | None],
+    ) -> None:
+        """Poll the feeds of *by_host* here, at most *limits* requests in flight per host."""
+        overall = anyio.CapacityLimiter(concurrency)
+
+        async def fetch(host: str, indexes: Iterator[int]) -> None:
+            for index in indexes:  # shared by the host's fetchers: each feed is taken once
+                url = self.urls[index]
+                outcomes[index] = await self._one(url, host, feeds.get(url, {}), overall)
+
+        # A host's fetchers each take its next feed: no more than its limit of requests are
+        # in flight, without a task waiting per feed.
+        async with anyio.create_task_group() as tg:
+            for host, indexes in by_host.items():
+                queue = iter(indexes)
+                for _ in range(min(limits[host], len(indexes))):
+                    tg.start_soon(fetch, host, queue)
+
+    async def _cycle_in_lanes(
+        self,
+        feeds: Mapping[str, Any],
+        by_host: Mapping[str, list[int]],
+        outcomes: list[_Outcome | None],
+    ) -> None:
+        """
+        The event loop and the worker processes (the lanes) poll the feeds, each taking the
+        next few dozen as it becomes free: work spreads itself while workers start.
+        """
+        lanes = 1 + self.parse_workers
+        plan = _Plan.of(by_host, lanes, self.per_host)
+        concurrency = max(1, self.concurrency // lanes)
+        options = _ShareOptions(
+            name=self.name,
+            per_host=self.per_host,
+            concurrency=concurrency,
+            seen_limit=self.seen_limit,
+            retry=self.retry,
+        )
+        processes = anyio.CapacityLimiter(self.parse_workers)
+
+        def tasks(indexes: list[int]) -> Iterator[list[int]]:
+            # A few dozen feeds per task: what a worker holds at once stays small.
+            for start in range(0, len(indexes), _FEEDS_PER_TASK):
+                yield indexes[start : start + _FEEDS_PER_TASK]
+
+        shared = tasks(plan.shared)  # one queue, taken from by every lane
+
+        async def here(private: list[int], limits: dict[str, int]) -> None:
+            for indexes in itertools.chain(tasks(private), shared):
+                hosts: dict[str, list[int]] = {}
+                for index in indexes:
+                    hosts.setdefault(self._hosts[self.urls[index]], []).append(index)
+                await self._fetch(feeds, hosts, limits, concurrency, outcomes)
+
+        async def worker(private: list[int], limits: dict[str, int]) -> None:
+            for indexes in itertools.chain(tasks(private), shared):
+                urls = [self.urls[index] for index in indexes]
+                states = {url: feeds[url] for url in urls if url in feeds}
+                results = await anyio.to_process.run_sync(
+                    _poll_share, options, urls, limits, states, cancellable=True, limiter=processes
+                )
+                for index, values in zip(indexes, results, strict=True):
+                    outcome = outcomes[index] = _Outcome.from_tuple(values)
+                    if outcome.unreachable:  # the worker's log goes nowhere: tell it here
+                        log.warning(
+                            "%s: feed %s failed: %s", self.name, outcome.url, outcome.error
+                        )
 
         async with anyio.create_task_group() as tg:
-            for index, url in enumerate(self.urls):
-                tg.start_soon(run, index, url)
-        return [o for o in outcomes if o is not None]
+            # The loop takes the first feeds: a cycle of a few feeds starts no worker.
+            tg.start_soon(here, plan.private[0], plan.limits[0])
+            for lane in range(1, lanes):
+                tg.start_soon(worker, plan.private[lane], plan.limits[lane])
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
         previous: dict[str, Any] = load_cursor(cursor, source=self.name).get("feeds", {})
@@ -542,3 +843,41 @@ class FeedsSource(PollingSource):
         """
         async for page in self._follow(cursor, follow=follow):
             yield page
+
+
+@attrs.frozen
+class _ShareOptions:
+    """What a worker process needs to poll its share of the feeds like the source would."""
+
+    name: str
+    per_host: int
+    concurrency: int
+    seen_limit: int
+    retry: _http.RetryPolicy
+
+
+def _poll_share(
+    options: _ShareOptions, urls: list[str], limits: dict[str, int], states: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """One cycle over *urls* in a worker process, with a client of its own."""
+
+    async def cycle() -> list[tuple[Any, ...]]:
+        source = FeedsSource(
+            urls=urls,
+            name=options.name,
+            per_host=options.per_host,
+            concurrency=options.concurrency,
+            seen_limit=options.seen_limit,
+            retry=options.retry,
+        )
+        by_host: dict[str, list[int]] = {}
+        for index, url in enumerate(urls):
+            by_host.setdefault(httpx.URL(url).host, []).append(index)
+        outcomes: list[_Outcome | None] = [None] * len(urls)
+        try:
+            await source._fetch(states, by_host, limits, options.concurrency, outcomes)
+        finally:
+            await source.aclose()
+        return [outcome.to_tuple() for outcome in outcomes if outcome is not None]
+
+    return anyio.run(cycle)
