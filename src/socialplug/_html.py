@@ -161,7 +161,7 @@ def html_parts(
     # Two ways, the same result (tests hold the first to the second): a loop over the tags
     # split out by one regular expression, for the plain markup platforms send, and
     # html.parser for everything else (comments, doctypes, scripts, odd quoting, ...).
-    if "<!" not in markup and "<?" not in markup and _GAP not in markup:
+    if "<!" not in markup and "<?" not in markup:
         drop = frozenset(drop_classes) if drop_classes else _NO_CLASSES
         if drop and not any(name in markup for name in drop):  # no element to drop
             drop = _NO_CLASSES
@@ -248,6 +248,8 @@ def _plain_parse(
     """
     links: list[str] = []
     anchors: list[AnchorParts] = []
+    if _GAP in markup:
+        return None
     pieces = _SPLIT.split(markup)  # text, tag, text, ..., text
     link: tuple[str, frozenset[str], int] | None = None  # the open <a>: href, classes, index
     dropping: list[str] = []  # open elements inside a dropped one, outermost first
