@@ -161,13 +161,12 @@ def html_parts(
     # Two ways, the same result (tests hold the first to the second): a loop over the tags
     # split out by one regular expression, for the plain markup platforms send, and
     # html.parser for everything else (comments, doctypes, scripts, odd quoting, ...).
-    if "<!" not in markup and "<?" not in markup:
-        drop = frozenset(drop_classes) if drop_classes else _NO_CLASSES
-        if drop and not any(name in markup for name in drop):  # no element to drop
-            drop = _NO_CLASSES
-        fast = _plain_parse(markup, drop)
-        if fast is not None:
-            return fast
+    drop = frozenset(drop_classes) if drop_classes else _NO_CLASSES
+    if drop and not any(name in markup for name in drop):  # no element to drop
+        drop = _NO_CLASSES
+    fast = _plain_parse(markup, drop)
+    if fast is not None:
+        return fast
     parser = _Parser(frozenset(drop_classes))
     parser.feed(markup)
     parser.close()
@@ -204,11 +203,12 @@ _PLAIN_TAG = re.compile(
     rf"""(?:="[^"]*"|='[^']*')?)*){_WS}*(/?)|/([a-zA-Z][a-zA-Z0-9]*){_WS}*)>"""
 )
 _ATTR = re.compile(r"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)(?:="([^"]*)"|='([^']*)')?""")
-# The link tag as Mastodon writes it: href, class, rel, translate, target in that order,
-# no name twice; other links go through _PLAIN_TAG.
-_MASTODON_LINK = re.compile(
-    r'<a href="([^"]*)"(?: class="([^"]*)"|)(?: rel="[^"]*"|)(?: translate="no"|)'
-    r'(?: target="_blank"|)>'
+# The link tag as Mastodon writes it (href, class, rel, translate, target) or as some
+# other servers do (class, href, rel, target): in that order, no name twice. Other links
+# go through _PLAIN_TAG.
+_COMMON_LINK = re.compile(
+    r'<a (?:href="([^"]*)"(?: class="([^"]*)"|)(?: rel="[^"]*"|)(?: translate="no"|)'
+    r'|class="([^"]*)" href="([^"]*)"(?: rel="[^"]*"|))(?: target="_blank"|)>'
 )
 # "<" up to the next ">": the candidate tags, each then checked against the grammar (so a
 # value holding ">" fails it, as html.parser would read past that ">").
@@ -248,25 +248,37 @@ def _plain_parse(
     """
     links: list[str] = []
     anchors: list[AnchorParts] = []
-    if _GAP in markup:
+    # Tags that add no text become gaps only where text on both sides could join into a
+    # character reference; nothing else can join ("<" in the text fails below anyway).
+    gap = _GAP if "&" in markup else ""
+    if gap and gap in markup:
         return None
     pieces = _SPLIT.split(markup)  # text, tag, text, ..., text
     link: tuple[str, frozenset[str], int] | None = None  # the open <a>: href, classes, index
     dropping: list[str] = []  # open elements inside a dropped one, outermost first
-    known = _NO_TAGS if drop else _KNOWN_TAGS
+    known = _NO_TAGS if drop else _KNOWN_TAGS if gap else _KNOWN_TAGS_NO_GAP
     for index in range(1, len(pieces), 2):
         tag = pieces[index]
         added = known.get(tag)
         if added is not None:
-            pieces[index] = added
+            if added is not _END_LINK:
+                pieces[index] = added
+                continue
+            # "</a>" (known only while nothing is dropped)
+            pieces[index] = gap
+            if link is not None:
+                anchors.append(_link_parts(link, pieces, index, gap))
+                link = None
             continue
-        pieces[index] = _GAP
+        pieces[index] = gap
         if tag == "</a>" and not dropping:
             name, closing, raw, slash = "a", True, "", ""
         else:
-            match = _MASTODON_LINK.fullmatch(tag) if not drop else None
+            match = _COMMON_LINK.fullmatch(tag) if tag[:3] == "<a " and not drop else None
             if match is not None:
-                href, classes = match.groups()
+                href, classes, other_classes, other_href = match.groups()
+                if href is None:
+                    href, classes = other_href, other_classes
                 if href:
                     if "&" in href:
                         href = unescape(href)
@@ -285,7 +297,7 @@ def _plain_parse(
             if name in _RAW_TEXT:
                 return None
         if dropping:
-            pieces[index - 1] = _GAP
+            pieces[index - 1] = gap
             if closing:
                 if name in dropping:
                     while dropping.pop() != name:
@@ -297,14 +309,8 @@ def _plain_parse(
             if name in _BLOCK:
                 pieces[index] = "\n\n"
             elif name == "a" and link is not None:
-                href, classes_set, first = link
+                anchors.append(_link_parts(link, pieces, index, gap))
                 link = None
-                words = "".join(pieces[first + 1 : index])
-                if "&" in words:
-                    words = unescape(words)
-                if _GAP in words:
-                    words = words.replace(_GAP, "")
-                anchors.append((href, _squash(words), classes_set))
             continue
         attributes = _attributes(raw) if raw and (name == "a" or drop) else None
         if drop and attributes and name not in _VOID:
@@ -324,17 +330,32 @@ def _plain_parse(
                     links.append(href)
                 link = (href, _classes(attributes.get("class")), index)
     if dropping:
-        pieces[-1] = _GAP
+        pieces[-1] = gap
     text = "".join(pieces)
     if "<" in text:  # a "<" in the text starts no tag of the grammar
         return None
-    if "&" in text:
-        text = unescape(text)
-    if _GAP in text:
-        text = text.replace(_GAP, "")
+    if gap:
+        text = unescape(text).replace(gap, "")
     return _tidy(text), tuple(links), anchors
 
 
+def _link_parts(
+    link: tuple[str, frozenset[str], int], pieces: list[str], index: int, gap: str
+) -> AnchorParts:
+    """The anchor whose start tag is at *link*'s index and end tag at *index*."""
+    href, classes, first = link
+    words = "".join(pieces[first + 1 : index])
+    if gap:
+        words = unescape(words).replace(gap, "")
+    if "  " in words or not words.isprintable():  # blanks other than single spaces
+        return href, _squash(words), classes
+    return href, words.strip(), classes
+
+
+_END_LINK = "</a>"  # stands for itself: the end of a link, handled in the loop
+_KNOWN_TAGS[_END_LINK] = _END_LINK
+# The same, for markup without "&", where tags that add no text can simply go.
+_KNOWN_TAGS_NO_GAP = {tag: "" if added == _GAP else added for tag, added in _KNOWN_TAGS.items()}
 _NO_TAGS: dict[str, str] = {}
 _ODD_BLANKS = ("\t", "\r", "\f", "\v", "\u00a0")  # blanks that become a space
 _SPACE_RUNS = re.compile("  +")
