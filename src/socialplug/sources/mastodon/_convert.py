@@ -4,12 +4,14 @@ Mastodon status (and notification) payloads to :class:`~socialplug.model.Post`, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from ..._html import html_to_text
+from ..._html import html_parts
 from ...exceptions import DecodeError
 from ...model import Author, Engagement, Media, Post
 
@@ -18,11 +20,20 @@ __all__ = ["notification_to_post", "status_key", "to_post"]
 
 _MEDIA_KINDS = frozenset({"image", "video", "gifv", "audio"})
 _QUOTE_SHOWN = frozenset({"accepted"})
+_QUOTE_INLINE = ("quote-inline",)
+
+
+# The common shape of an account or server URL: scheme, then a host name with an optional
+# port, then the path. Its host is what urlsplit(url).hostname gives; other URLs go there.
+_PLAIN_URL = re.compile(r"https?://([A-Za-z0-9.-]+)(?::[0-9]*)?(?:[/?#]|\Z)")
 
 
 def _host(url: str | None) -> str:
     if not url:
         return ""
+    plain = _PLAIN_URL.match(url)
+    if plain is not None:
+        return plain.group(1).lower()
     return urlsplit(url).hostname or ""
 
 
@@ -49,21 +60,26 @@ def status_key(uri: str) -> str:
     return f"mastodon:{uri}"
 
 
+def _is_mapping(value: object) -> bool:
+    # JSON gives dicts: test for them before the slower abstract-class check.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _author(account: Mapping[str, Any], server: str) -> Author:
-    url = account.get("url")
-    followers = account.get("followers_count")
+    get = account.get
+    url = get("url")
+    followers = get("followers_count")
     return Author(
         id=str(account["id"]),
-        handle=_acct(str(account.get("acct") or account.get("username") or ""), url, server),
-        name=account.get("display_name") or "",
+        handle=_acct(str(get("acct") or get("username") or ""), url, server),
+        name=get("display_name") or "",
         url=url,
         followers=followers if isinstance(followers, int) else None,
-        bot=bool(account.get("bot")),
+        bot=bool(get("bot")),
     )
 
 
-def _count(status: Mapping[str, Any], field: str) -> int | None:
-    value = status.get(field)
+def _count(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
@@ -82,19 +98,20 @@ def _media(status: Mapping[str, Any]) -> tuple[Media, ...]:
             )
         )
     card = status.get("card")
-    if isinstance(card, Mapping) and card.get("url"):
+    if card and _is_mapping(card) and card.get("url"):
         out.append(Media(url=card["url"], kind="link", alt=card.get("title") or None))
     return tuple(out)
 
 
-def _quoted(status: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    quote = status.get("quote")
-    if not isinstance(quote, Mapping):
+def _quoted(quote: object) -> Mapping[str, Any] | None:
+    if not _is_mapping(quote):
         return None
+    assert isinstance(quote, Mapping)
     if "content" in quote and "account" in quote:  # servers that embed the status itself
         return quote
     inner = quote.get("quoted_status")
-    if isinstance(inner, Mapping) and quote.get("state", "accepted") in _QUOTE_SHOWN:
+    if inner and _is_mapping(inner) and quote.get("state", "accepted") in _QUOTE_SHOWN:
+        assert isinstance(inner, Mapping)
         return inner
     return None
 
@@ -109,93 +126,97 @@ def _convert(
     source: str,
     event: Literal["create", "update", "delete"],
 ) -> Post:
+    get = status.get
     account = status["account"]
-    uri = status.get("uri") or status.get("url")
+    uri = get("uri") or get("url")
     if not uri:
         raise KeyError("uri")
-    reblog = status.get("reblog")
+    reblog = get("reblog")
     repost_of = _convert(reblog, server, source, "create") if reblog else None
-    quoted = _quoted(status)
+    quote = get("quote")
+    quoted = _quoted(quote) if quote else None
     quote_of = _convert(quoted, server, source, "create") if quoted else None
 
-    content = status.get("content") or ""
-    parsed = html_to_text(content, drop_classes=("quote-inline",) if quoted else ())
-    text = parsed.text
+    content = get("content") or ""
+    text, _, anchors = html_parts(content, _QUOTE_INLINE if quoted else ())
     tags: list[str] = []
     seen_tags: set[str] = set()
     links: list[str] = []
-    for anchor in parsed.anchors:
-        classes = anchor.classes
+    for href, words, classes in anchors:
         if "hashtag" in classes:
-            name = anchor.text.lstrip("#")
+            name = words.lstrip("#")
             if name and name.lower() not in seen_tags:
                 seen_tags.add(name.lower())
                 tags.append(name)
         elif "mention" in classes:
             continue
-        elif anchor.href not in links:
-            links.append(anchor.href)
-    for tag in status.get("tags") or ():
+        elif href not in links:
+            links.append(href)
+    for tag in get("tags") or ():
         name = tag.get("name") or ""
         if name and name.lower() not in seen_tags:
             seen_tags.add(name.lower())
             tags.append(name)
     mentions = tuple(
-        _acct(str(m.get("acct") or m.get("username") or ""), m.get("url"), server)
-        for m in status.get("mentions") or ()
+        [
+            _acct(str(m.get("acct") or m.get("username") or ""), m.get("url"), server)
+            for m in get("mentions") or ()
+        ]
     )
-    poll = status.get("poll")
     annotations: dict[str, Any] = {}
-    if isinstance(poll, Mapping):
+    poll = get("poll")
+    if poll is not None and _is_mapping(poll):
         text = "\n\n".join(filter(None, (text, "\n".join(_poll_lines(poll)))))
         annotations["poll"] = {
             "options": [o.get("title", "") for o in poll.get("options") or ()],
             "multiple": bool(poll.get("multiple")),
             "expires_at": poll.get("expires_at"),
         }
-    visibility = status.get("visibility")
+    visibility = get("visibility")
     if visibility:
         annotations["visibility"] = visibility
-    if status.get("edited_at"):
-        annotations["edited_at"] = status["edited_at"]
+    edited_at = get("edited_at")
+    if edited_at:
+        annotations["edited_at"] = edited_at
 
+    status_id = str(status["id"])
+    in_reply_to = get("in_reply_to_id")
+    likes = get("favourites_count")
+    reposts = get("reblogs_count")
+    replies = get("replies_count")
+    quotes = get("quotes_count")
+    key = f"mastodon:{uri}" if event == "create" else f"mastodon:{uri}#{event}:{edited_at or ''}"
     return Post(
         platform="mastodon",
-        id=str(status["id"]),
-        key=status_key(uri)
-        if event == "create"
-        else f"{status_key(uri)}#{event}:{status.get('edited_at') or ''}",
+        id=status_id,
+        key=key,
         text=text,
         html=content or None,
         created_at=datetime.fromisoformat(status["created_at"]),
         author=_author(account, server),
-        url=status.get("url") or uri,
-        lang=status.get("language") or None,
-        reply_to=_str_or_none(status.get("in_reply_to_id")),
-        thread=None if status.get("in_reply_to_id") else str(status["id"]),
+        url=get("url") or uri,
+        lang=get("language") or None,
+        reply_to=None if in_reply_to is None else str(in_reply_to),
+        thread=None if in_reply_to else status_id,
         repost_of=repost_of,
         quote_of=quote_of,
         engagement=Engagement(
-            likes=_count(status, "favourites_count"),
-            reposts=_count(status, "reblogs_count"),
-            replies=_count(status, "replies_count"),
-            quotes=_count(status, "quotes_count"),
+            likes=likes if type(likes) is int else _count(likes),
+            reposts=reposts if type(reposts) is int else _count(reposts),
+            replies=replies if type(replies) is int else _count(replies),
+            quotes=quotes if type(quotes) is int else _count(quotes),
         ),
         tags=tuple(tags),
         mentions=mentions,
         links=tuple(links),
-        media=_media(status),
-        sensitive=bool(status.get("sensitive")),
-        spoiler=status.get("spoiler_text") or None,
+        media=_media(status) if get("media_attachments") or get("card") else (),
+        sensitive=bool(get("sensitive")),
+        spoiler=get("spoiler_text") or None,
         event=event,
         source=source,
         raw=status,
-        annotations=annotations,
+        annotations=MappingProxyType(annotations),
     )
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
 
 
 def to_post(
