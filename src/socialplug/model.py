@@ -291,7 +291,7 @@ class Post:
 _POST_FIELDS = tuple(f.name for f in attrs.fields(Post) if f.name != "annotations")
 
 
-def _fill_fast(cls: type[_T], last: str) -> Callable[[_T, Any], _T]:
+def _fill_fast(cls: type[_T]) -> type[_T]:
     """
     Build *cls* (a frozen, slotted attrs class) at the speed of a mutable one.
 
@@ -303,9 +303,8 @@ def _fill_fast(cls: type[_T], last: str) -> Callable[[_T, Any], _T]:
     much, and nothing outside ``__init__`` ever sees a mutable instance. Subclasses of
     *cls* keep attrs' own ``__init__``.
 
-    Installs the new ``__init__`` on *cls* and returns ``copy(obj, value)``: a new *cls*
-    with every field of *obj* but *last*, which is *value* (no converters run again).
-    The generated source holds only the class's own field names.
+    Installs the new ``__init__`` on *cls* and returns the builder class (for
+    :func:`_replacer`). The generated source holds only the class's own field names.
     """
     builder = type(
         f"_{cls.__name__}Builder",
@@ -318,7 +317,6 @@ def _fill_fast(cls: type[_T], last: str) -> Callable[[_T, Any], _T]:
         "_builder": builder,
         "_attrs_init": cls.__init__,
         "_set": object.__setattr__,
-        "_new": object.__new__,
         "_NOTHING": attrs.NOTHING,
     }
     params: list[str] = []
@@ -341,7 +339,6 @@ def _fill_fast(cls: type[_T], last: str) -> Callable[[_T, Any], _T]:
         else:
             body.append(f"    self.{n} = {n}\n")
     passed = ", ".join(f"{f.name}={f.name}" for f in fields)
-    copied = "".join(f"    new.{f.name} = obj.{f.name}\n" for f in fields if f.name != last)
     source = (
         f"def __init__(self, *, {', '.join(params)}):\n"
         f"    if self.__class__ is not _cls:\n"
@@ -350,7 +347,23 @@ def _fill_fast(cls: type[_T], last: str) -> Callable[[_T, Any], _T]:
         f"    _set(self, '__class__', _builder)\n"
         f"{''.join(body)}"
         f"    self.__class__ = _cls\n"
-        f"\n"
+    )
+    exec(compile(source, f"<socialplug {cls.__name__}>", "exec"), namespace)  # noqa: S102
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__doc__ = cls.__init__.__doc__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return builder
+
+
+def _replacer(cls: type[_T], builder: type[_T], last: str) -> Callable[[_T, Any], _T]:
+    """
+    Return ``copy(obj, value)``: a new *cls* with every field of *obj* but *last*, which is
+    *value*, filled through *builder* (see :func:`_fill_fast`); no converter runs again.
+    """
+    names = [f.name for f in attrs.fields(cls) if f.name != last]  # type: ignore[arg-type]
+    copied = "".join(f"    new.{n} = obj.{n}\n" for n in names)
+    source = (
         f"def copy(obj, value):\n"
         f"    new = _new(_builder)\n"
         f"{copied}"
@@ -358,16 +371,13 @@ def _fill_fast(cls: type[_T], last: str) -> Callable[[_T, Any], _T]:
         f"    new.__class__ = _cls\n"
         f"    return new\n"
     )
-    exec(compile(source, f"<socialplug {cls.__name__}>", "exec"), namespace)  # noqa: S102
-    init = namespace["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    cls.__init__ = init  # type: ignore[method-assign]
+    namespace: dict[str, Any] = {"_cls": cls, "_builder": builder, "_new": object.__new__}
+    exec(compile(source, f"<socialplug copy of {cls.__name__}>", "exec"), namespace)  # noqa: S102
     copy: Callable[[_T, Any], _T] = namespace["copy"]
     return copy
 
 
-_copy_post = _fill_fast(Post, "annotations")
+_copy_post = _replacer(Post, _fill_fast(Post), "annotations")
 
 
 @attrs.frozen(kw_only=True)
@@ -500,8 +510,8 @@ class Delivery:
 
 
 # Made once per item (authors) or per delivery: built fast too (see _fill_fast).
-_fill_fast(Author, "bot")
-_fill_fast(Delivery, "key")
+_fill_fast(Author)
+_fill_fast(Delivery)
 
 
 @attrs.frozen(kw_only=True)
