@@ -4,7 +4,9 @@ Throughput of ``to_post`` for Mastodon and Bluesky on the recorded payloads, aga
 
     python benchmarks/bench_to_post.py [--repeat N] [--fixtures PATH]
 
-Prints items/s of ``json.loads`` alone, of ``json.loads`` + ``to_post``, and the ratio.
+Prints items/s of ``json.loads`` alone, of ``to_post`` alone (on decoded items), of
+``json.loads`` + ``to_post`` and its ratio to ``json.loads`` alone, and of the decoding the
+sources do (``socialplug._fastjson.loads``: orjson with the ``fast`` extra) + ``to_post``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from socialplug import _fastjson
 from socialplug.sources import bluesky, mastodon
 
 
@@ -68,12 +71,17 @@ def best(fn: Callable[[], Any], repeat: int) -> float:
 
 def measure(label: str, items: list[bytes], convert: Callable[[Any], Any], repeat: int) -> None:
     loads = json.loads
+    fast = _fastjson.loads
+    decoded = [loads(b) for b in items]
     baseline = best(lambda: [loads(b) for b in items], repeat)
+    alone = best(lambda: [convert(d) for d in decoded], repeat)
     full = best(lambda: [convert(loads(b)) for b in items], repeat)
+    sources = best(lambda: [convert(fast(b)) for b in items], repeat)
     n = len(items)
     print(
-        f"{label:9} {n:4} items | json.loads {n / baseline:9,.0f}/s | "
-        f"json.loads+to_post {n / full:8,.0f}/s | ratio {full / baseline:4.1f}x"
+        f"{label:9} {n:4} items | json.loads {n / baseline:8,.0f}/s | "
+        f"to_post alone {n / alone:8,.0f}/s | json.loads+to_post {n / full:8,.0f}/s "
+        f"(ratio {full / baseline:3.1f}x) | _fastjson.loads+to_post {n / sources:8,.0f}/s"
     )
 
 

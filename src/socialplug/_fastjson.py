@@ -46,9 +46,20 @@ def dumps_text(value: Any, /) -> str:
 
 def loads(data: bytes | str, /) -> Any:
     """
-    Parse JSON.
+    Parse JSON as :func:`json.loads` does, with orjson where it can.
+
+    What orjson refuses and the standard library takes (a byte order mark, ``NaN``, a lone
+    surrogate escape, a number beyond a double's range) goes to the standard library, so
+    the two differ only on integers beyond 64 bits, which orjson reads as floats: use
+    :func:`json.loads` for payloads that may carry them.
 
     Raises:
         ValueError: *data* is not JSON (or not UTF-8).
     """
-    return _impl()[1](data)
+    decode = _impl()[1]
+    try:
+        return decode(data)
+    except ValueError:
+        if decode is json.loads:
+            raise
+        return json.loads(data)

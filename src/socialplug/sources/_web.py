@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 
-from .. import _http
+from .. import _fastjson, _http
 from .._client import ClientOwner
 from .._pacing import Budget, budget_for
 from ..exceptions import DecodeError, FetchError
@@ -222,7 +222,7 @@ async def request_json(
         on_unauthorized=on_unauthorized,
     )
     try:
-        return response, json.loads(response.content)
+        return response, _fastjson.loads(response.content)
     except ValueError as exc:
         if strict:
             kind = response.headers.get("content-type", "no content type")

@@ -19,7 +19,7 @@ import anyio.abc
 import attrs
 import httpx
 
-from ... import _http
+from ... import _fastjson, _http
 from ..._client import ClientOwner
 from ..._http import RetryPolicy
 from ..._pacing import Budget, budget_for
@@ -392,7 +392,7 @@ class MastodonSource(ClientOwner):
         if (event == "notification") != (kind == "notifications"):
             return None  # the user stream carries both; each timeline takes its own
         try:
-            item = json.loads(data)
+            item = _fastjson.loads(data)
         except ValueError as exc:
             bad = Malformed(
                 reason=f"{sub.host}: {event} event is not JSON: {exc}",
