@@ -11,6 +11,7 @@ from socialplug._pacing import Budget
 from socialplug.exceptions import AuthenticationError, ConfigurationError
 from socialplug.model import Page
 from socialplug.sources.bluesky import BlueskySource, Feed, JetstreamSource
+from socialplug.sources.bluesky._jetstream import _RecentKeys
 from socialplug.testing.bluesky import (
     BlueskyServer,
     JetstreamServer,
@@ -72,6 +73,70 @@ class TestXrpc:
             "q=brand" in str(server.requests[0].query)
             or ("q", "brand") in server.requests[0].query
         )
+
+    async def test_more_pages_than_max_pages_are_read_as_gaps_and_lose_nothing(self):
+        with BlueskyServer() as server:
+            views(server, 23)
+            source = BlueskySource(
+                feeds=Feed.search("brand"),
+                service=server.url,
+                since=T0 - timedelta(days=1),
+                page_size=3,
+                max_pages=2,
+                pacing=lambda h, c: budget(),
+            )
+            pages = await collect(source)
+            # The newest six (two pages) first, then the gap below them a page at a time.
+            assert texts(pages) == [
+                *(f"brand {i}" for i in range(17, 23)),
+                *(f"brand {i}" for i in range(14, 17)),
+                *(f"brand {i}" for i in range(11, 14)),
+                *(f"brand {i}" for i in range(8, 11)),
+                *(f"brand {i}" for i in range(5, 8)),
+                *(f"brand {i}" for i in range(2, 5)),
+                *(f"brand {i}" for i in range(2)),
+            ]
+            assert '"gaps"' in pages[0].cursor
+            assert '"gaps"' not in pages[-1].cursor
+
+            # Stop inside the gap, add posts, resume from there.
+            cursor = pages[3].cursor
+            views(server, 2, start=T0 + timedelta(days=1), word="brand new")
+            resumed = await collect(source, cursor)
+
+        got = texts(pages[:4]) + texts(resumed)
+        assert sorted(set(got)) == sorted(
+            [f"brand {i}" for i in range(23)] + ["brand new 0", "brand new 1"]
+        )
+        # searchPosts pages by offset: the two new posts shift the gap's next page by two,
+        # which the runtime's delivery keys drop; nothing else is read twice.
+        assert len(got) - len(set(got)) == 2
+
+    async def test_a_bad_page_inside_a_gap_is_read_again_on_the_next_run(self):
+        with BlueskyServer() as server:
+            views(server, 12)
+            source = BlueskySource(
+                feeds=Feed.search("brand"),
+                service=server.url,
+                since=T0 - timedelta(days=1),
+                page_size=3,
+                max_pages=2,
+                pacing=lambda h, c: budget(),
+            )
+            first: list[Page] = []
+            async for page in source.pages(None, follow=False):
+                first.append(page)
+                if len(first) == 2:  # the newest six are out; the gap is read next
+                    server.fail(200, body=b"<html>busy</html>", content_type="text/html")
+            await source.aclose()
+            cursor = [p.cursor for p in first if p.cursor][-1]
+            second = await collect(source, cursor)
+
+        assert sum(len(p.malformed) for p in first) == 1
+        assert '"gaps"' in cursor
+        got = texts(first) + texts(second)
+        assert sorted(got) == sorted(f"brand {i}" for i in range(12))
+        assert len(got) == len(set(got))
 
     async def test_search_parameters_are_sent(self):
         with BlueskyServer() as server:
@@ -289,6 +354,28 @@ class TestJetstream:
 
         assert texts(pages) == ["from alice"]
         assert str(base) == pages[-1].cursor
+
+
+class TestRecentKeys:
+    """The rewind's dedupe remembers a few seconds of events, not the whole run."""
+
+    def test_forgets_keys_older_than_the_window_and_drops_repeats_within_it(self):
+        recent = _RecentKeys(window_us=2_000_000)
+        # An hour of events at 100 a second: memory holds the last two seconds' worth.
+        sizes = []
+        for i in range(360_000):
+            assert recent.add(f"k{i}", i * 10_000)
+            sizes.append(len(recent))
+        assert max(sizes) == 201
+        assert not recent.add("k359999", 3_600_000_000)  # a repeat within the window
+        assert recent.add("k0", 3_600_000_000)  # long gone: a rewind never replays it
+
+    def test_a_burst_is_capped(self):
+        recent = _RecentKeys(window_us=10_000_000, limit=50)
+        for i in range(500):
+            recent.add(f"k{i}", 1_000)  # all at once: nothing is old enough to go
+        assert len(recent) == 50
+        assert not recent.add("k499", 1_000)
 
 
 class TestContract:

@@ -5,9 +5,9 @@ cursor, a few seconds of rewind on every (re)connect and dedupe of what the rewi
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -16,9 +16,10 @@ from urllib.parse import urlencode
 import anyio
 import attrs
 
+from ... import _fastjson
 from ...exceptions import ConfigurationError, DecodeError, FetchError, MissingExtraError
 from ...model import Malformed, Page, Post
-from .._web import Backoff, SeenKeys
+from .._web import Backoff
 from ._convert import POST, maybe_post
 
 
@@ -39,6 +40,35 @@ def _event_key(event: dict[str, Any]) -> str:
             + f"@{event.get('did')}"
         )
     return f"{event.get('kind')}@{event.get('did')}@{event.get('time_us')}"
+
+
+class _RecentKeys:
+    """
+    Keys of the events read in the last few seconds, to drop what a rewind repeats.
+
+    A rewind replays the events from a few seconds before the newest one read, so a key is
+    kept only while its event is that recent: memory follows the event rate times the
+    rewind, not the length of the run. *limit* caps it for a burst.
+    """
+
+    def __init__(self, window_us: int, limit: int = 200_000) -> None:
+        self._window = window_us
+        self._limit = limit
+        self._keys: OrderedDict[str, int] = OrderedDict()  # key: time_us, oldest first
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, key: str, time_us: int) -> bool:
+        """Remember *key*, read at *time_us*; return whether it is new."""
+        keys = self._keys
+        if key in keys:
+            return False
+        keys[key] = time_us
+        horizon = time_us - self._window
+        while len(keys) > self._limit or next(iter(keys.values())) < horizon:
+            keys.popitem(last=False)
+        return True
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -120,7 +150,8 @@ class JetstreamSource:
         elif self.since is not None:
             last = int(self.since.timestamp() * 1_000_000) + int(self.rewind * 1_000_000)
         started = int(time.time() * 1_000_000)
-        seen = SeenKeys(200_000)
+        # The rewind, and a second more for events that arrive a little out of order.
+        seen = _RecentKeys(int((self.rewind + 1.0) * 1_000_000))
         backoff = Backoff(self.reconnect_initial, self.reconnect_max)
         connected_once = False
         while True:
@@ -163,7 +194,7 @@ class JetstreamSource:
             await self.sleep(backoff.next_delay())
 
     def _decode(
-        self, raw: list[str | bytes], seen: SeenKeys, handled: int | None
+        self, raw: list[str | bytes], seen: _RecentKeys, handled: int | None
     ) -> tuple[list[Post], list[Malformed], int | None]:
         posts: list[Post] = []
         malformed: list[Malformed] = []
@@ -171,7 +202,7 @@ class JetstreamSource:
         for message in raw:
             text = message.decode("utf-8", "replace") if isinstance(message, bytes) else message
             try:
-                event = json.loads(text)
+                event = _fastjson.loads(text)
                 time_us = event["time_us"]
             except (ValueError, KeyError, TypeError) as exc:
                 malformed.append(
@@ -189,7 +220,9 @@ class JetstreamSource:
                 continue
             if newest is None or time_us > newest:
                 newest = time_us
-            if not seen.add(_event_key(event)) or (handled is not None and time_us <= handled):
+            if not seen.add(_event_key(event), time_us) or (
+                handled is not None and time_us <= handled
+            ):
                 continue  # replayed by the rewind
             try:
                 post = maybe_post(event, source=self.name)

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -77,11 +85,19 @@ class _Sub:
     key: str
     mark: datetime | None = None
     seen: list[str] = attrs.Factory(list)
+    # Stretches of the listing still to read, below what was emitted: each the listing's
+    # cursor to go on from and the time to stop at ({"c": cursor, "f": ISO time}).
+    gaps: list[dict[str, str]] = attrs.Factory(list)
 
     def state(self) -> dict[str, Any] | None:
-        if self.mark is None:
+        if self.mark is None and not self.gaps:
             return None
-        return {"t": self.mark.isoformat(), "seen": self.seen[-200:]}
+        out: dict[str, Any] = {"seen": self.seen[-200:]}
+        if self.mark is not None:
+            out["t"] = self.mark.isoformat()
+        if self.gaps:
+            out["gaps"] = [dict(g) for g in self.gaps]
+        return out
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -93,7 +109,11 @@ class BlueskySource(ClientOwner):
     newest ``indexedAt`` read) and the URIs read near it; a run pages back until it reaches
     the watermark (minus *skew*, for late indexing), then emits what is new oldest first, so
     the cursor after each page covers everything before it. A first run reads the newest page,
-    or, with *since*, everything from that date on (at most *max_pages* pages per run).
+    or, with *since*, everything from that date on. Of a listing with more than *max_pages*
+    new pages, the newest *max_pages* are emitted so first; the rest below them is a gap,
+    which the cursor keeps until it is read, one page at a time (each oldest first, the pages
+    newest first): a long pause or backfill loses nothing and holds at most *max_pages* pages
+    in memory.
 
     Args:
         feeds: What to read (:class:`Feed`).
@@ -104,7 +124,7 @@ class BlueskySource(ClientOwner):
         since: Backfill from this date on a first run.
         poll_interval: Seconds between polls with ``follow=True``.
         page_size: Items per request (1..100).
-        max_pages: Pages read back per listing and run; bounds memory after a long pause.
+        max_pages: Pages read back at a time per listing; bounds memory after a long pause.
         skew: Seconds of indexing delay tolerated below the watermark.
         client: Send requests with this client. *You* own it; if omitted, the source
             creates one on first use and closes it in :meth:`aclose`.
@@ -207,18 +227,35 @@ class BlueskySource(ClientOwner):
             if isinstance(state, dict):
                 sub.mark = _when(state.get("t"))
                 sub.seen = [u for u in state.get("seen") or () if isinstance(u, str)]
+                sub.gaps = [
+                    {"c": g["c"], "f": g["f"]}
+                    for g in state.get("gaps") or ()
+                    if isinstance(g, dict)
+                    and isinstance(g.get("c"), str)
+                    and _when(g.get("f")) is not None
+                ]
             subs.append(sub)
         return subs
 
-    async def _collect(self, sub: _Sub) -> tuple[list[Any], list[Malformed]]:
-        """Page back to the watermark; return new items, newest first."""
+    async def _collect(
+        self,
+        sub: _Sub,
+        cursor: str | None,
+        floor: datetime | None,
+        seen: Collection[str],
+        *,
+        pages: int,
+    ) -> tuple[list[Any], list[Malformed], str | None]:
+        """
+        Page back from *cursor* (``None``: the newest item) until an item older than
+        *floor* (``None``: read the newest page only), at most *pages* pages. Return the
+        items not in *seen*, newest first, and the cursor to go on from if *floor* was not
+        reached (else ``None``): after *pages* pages, or the cursor of a page whose
+        body was bad (to try again).
+        """
         fresh: list[Any] = []
         malformed: list[Malformed] = []
-        floor = (sub.mark - timedelta(seconds=self.skew)) if sub.mark else None
-        since = self.since.astimezone(UTC) if self.since else None
-        seen = set(sub.seen)
-        cursor: str | None = None
-        for _ in range(self.max_pages):
+        for _ in range(pages):
             params = [("limit", str(self.page_size))]
             if cursor:
                 params.append(("cursor", cursor))
@@ -232,7 +269,7 @@ class BlueskySource(ClientOwner):
                         reason=f"{self._host}: {exc.reason}", payload=exc.payload, source=self.name
                     )
                 )
-                break
+                return fresh, malformed, cursor
             assert isinstance(items, list)
             reached = False
             for item in items:
@@ -250,34 +287,74 @@ class BlueskySource(ClientOwner):
                 if floor is not None and when < floor:
                     reached = True
                     break
-                if since is not None and floor is None and when < since:
-                    reached = True
-                    break
                 if uri not in seen:
                     fresh.append(item)
             cursor = data.get("cursor") if isinstance(data.get("cursor"), str) else None
-            if reached or not cursor or not items or (floor is None and since is None):
-                break
-        else:
-            log.warning(
-                "%s: %s has more than %d new pages; older ones are skipped",
-                self.name,
-                sub.key,
-                self.max_pages,
-            )
-        return fresh, malformed
+            if reached or not cursor or not items or floor is None:
+                return fresh, malformed, None
+        return fresh, malformed, cursor
 
-    def _emit(self, sub: _Sub, items: list[Any]) -> tuple[list[Post], list[Malformed]]:
+    def _emit_pages(
+        self,
+        sub: _Sub,
+        fresh: list[Any],
+        position: Callable[[], str],
+        *,
+        gap: dict[str, str] | None = None,
+        rest: str | None = None,
+    ) -> Iterator[Page]:
+        """
+        Emit *fresh* (newest first) oldest first, in pages. For items read in *gap*, move
+        the gap on to *rest* (or close it) with the last page, so that its cursor covers
+        them; such a page is emitted even when there is nothing else in it.
+        """
+        fresh.reverse()
+        starts = range(0, len(fresh), self.page_size)
+        if gap is not None and not starts:
+            starts = range(1)
+        for start in starts:
+            if gap is not None and start == starts[-1]:
+                if rest is None:
+                    sub.gaps.remove(gap)
+                else:
+                    gap["c"] = rest
+            posts, malformed = self._emit(
+                sub, fresh[start : start + self.page_size], below=gap is not None
+            )
+            yield Page(posts=tuple(posts), malformed=tuple(malformed), cursor=position())
+
+    async def _fill_gaps(
+        self, sub: _Sub, seen: Collection[str], position: Callable[[], str]
+    ) -> AsyncIterator[Page]:
+        """
+        Read *sub*'s gaps, the newest first, one listing page at a time, each emitted with
+        its gap moved on past it, so that a restart repeats at most the page in flight.
+        """
+        while sub.gaps:
+            gap = sub.gaps[-1]
+            fresh, bad, rest = await self._collect(sub, gap["c"], _when(gap["f"]), seen, pages=1)
+            if bad:
+                yield Page(malformed=tuple(bad), cursor=None)
+            for page in self._emit_pages(sub, fresh, position, gap=gap, rest=rest):
+                yield page
+            if bad:
+                return  # a bad body: try the rest of the gap on the next poll
+
+    def _emit(
+        self, sub: _Sub, items: list[Any], *, below: bool = False
+    ) -> tuple[list[Post], list[Malformed]]:
+        """Map *items*; unless they are *below* the watermark (a gap), advance it."""
         posts: list[Post] = []
         malformed: list[Malformed] = []
         for item in items:
             stamp = _stamp(item)
             assert stamp is not None
             uri, when = stamp
-            if sub.mark is None or when > sub.mark:
-                sub.mark = when
-                sub.seen = [s for s in sub.seen if s != uri]
-            sub.seen.append(uri)
+            if not below:
+                if sub.mark is None or when > sub.mark:
+                    sub.mark = when
+                    sub.seen = [s for s in sub.seen if s != uri]
+                sub.seen.append(uri)
             if sub.feed.reasons and item.get("reason") not in sub.feed.reasons:
                 continue
             try:
@@ -306,19 +383,27 @@ class BlueskySource(ClientOwner):
         def position() -> str:
             return dump_cursor({s.key: s.state() for s in subs if s.state() is not None})
 
+        since = self.since.astimezone(UTC) if self.since else None
         while True:
             for sub in subs:
-                fresh, bad = await self._collect(sub)
+                floor = sub.mark - timedelta(seconds=self.skew) if sub.mark else since
+                seen = set(sub.seen)
+                fresh, bad, rest = await self._collect(
+                    sub, None, floor, seen, pages=self.max_pages
+                )
                 if bad:
                     yield Page(malformed=tuple(bad), cursor=None)
-                fresh.reverse()
-                for start in range(0, len(fresh), self.page_size):
-                    posts, malformed = self._emit(sub, fresh[start : start + self.page_size])
-                    yield Page(
-                        posts=tuple(posts),
-                        malformed=tuple(malformed),
-                        cursor=position(),
+                if rest is not None and floor is not None:
+                    # More new pages than max_pages: emit these, and read the rest down to
+                    # the floor as a gap below them (kept in the cursor until it is read).
+                    log.info(
+                        "%s: %s has more than %d new pages", self.name, sub.key, self.max_pages
                     )
+                    sub.gaps.append({"c": rest, "f": floor.isoformat()})
+                for page in self._emit_pages(sub, fresh, position):
+                    yield page
+                async for page in self._fill_gaps(sub, seen, position):
+                    yield page
             if not follow:
                 return
             await self.sleep(self.poll_interval)
