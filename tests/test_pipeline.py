@@ -165,6 +165,38 @@ class TestCheckpointAfterAck:
 
         assert order == ["second", "first", "commit 2"]
 
+    async def test_source_commit_hears_every_page_in_order(self):
+        """Pages that finish together are stored once, but the source hears each cursor."""
+        heard: list[str] = []
+        stored: list[str] = []
+
+        class Acking(StaticSource):
+            async def commit(self, cursor: str, /) -> None:
+                heard.append(cursor)
+
+        class Sink(CollectingSink):
+            async def deliver(self, batch, /):
+                if batch[0].item.id == "first":
+                    await anyio.sleep(0.05)  # the later pages finish while this one waits
+                await super().deliver(batch)
+
+        class Recording(MemoryStateStore):
+            async def set_cursor(self, source, cursor, /):
+                stored.append(cursor)
+                await super().set_cursor(source, cursor)
+
+        posts = [make_post(id="first"), make_post(id="second"), make_post(id="third")]
+        p = Pipeline(
+            sources=[Acking(posts, page_size=1)],
+            sinks={"s": Sink()},
+            state=Recording(),
+            policies={"s": SinkPolicy(batch_size=1, batch_wait=0, concurrency=3)},
+        )
+        await p.run_once()
+
+        assert stored == ["3"]
+        assert heard == ["1", "2", "3"]
+
     async def test_replayed_page_is_not_delivered_twice(self):
         """After a crash between delivery and commit, the re-read page delivers nothing new."""
         sink = CollectingSink()

@@ -219,20 +219,23 @@ class _Run:
 
     async def _commit(self, st: _SourceState) -> None:
         async with st.lock:
-            cursor: str | None = None
+            cursors: list[str] = []
             queue = st.queue
             while queue and queue[0].done:
                 track = queue.popleft()
                 if track.cursor is not None:
-                    cursor = track.cursor
-            if cursor is None:
+                    cursors.append(track.cursor)
+            if not cursors:
                 return
             with anyio.CancelScope(shield=True):
-                await self.store.set_cursor(st.name, cursor)
+                await self.store.set_cursor(st.name, cursors[-1])
                 self.c.commits += 1
                 commit = getattr(st.source, "commit", None)
                 if commit is not None:
-                    await commit(cursor)
+                    # Every page's cursor, in order: a broker source acknowledges the
+                    # messages each one names (the last alone would leave the others).
+                    for cursor in cursors:
+                        await commit(cursor)
                 await self._flush_stateful()
 
     # -- dead letters -------------------------------------------------------------------
