@@ -302,6 +302,52 @@ class TestFailures:
         assert await store.dead_letters() == []
         assert sorted(x.key for x in items) == sorted(x.key for x in flaky.received.posts)
 
+    async def test_a_failed_replay_keeps_the_letter_with_its_attempts_added(self):
+        """Each replay adds its attempts to the letter and records the latest reason."""
+        broken = FailingSink(DeliveryError("400 bad request", retryable=False), times=2)
+        store = MemoryStateStore()
+        p = Pipeline(
+            sources=[StaticSource(posts(1))],
+            sinks={"s": broken},
+            state=store,
+            policies={"s": SinkPolicy(batch_wait=0, retry=RetryPolicy(attempts=1))},
+        )
+        await p.run_once()
+        (first,) = await store.dead_letters()
+        broken.error = DeliveryError("503 unavailable", retryable=False)
+
+        failed = await p.replay_dead_letters()
+        (second,) = await store.dead_letters()
+        succeeded = await p.replay_dead_letters()
+
+        assert (first.attempts, second.attempts) == (1, 2)
+        assert "400" in first.reason
+        assert "503" in second.reason
+        assert second.created_at == first.created_at
+        assert dict(failed.dead_lettered) == {"s": 1}
+        assert dict(succeeded.delivered) == {"s": 1}
+        assert await store.dead_letters() == []
+
+    async def test_replay_skips_a_letter_delivered_meanwhile(self):
+        """A dead letter whose key got through since is dropped, not delivered twice."""
+        flaky = FailingSink(DeliveryError("400", retryable=False), times=1)
+        store = MemoryStateStore()
+        p = Pipeline(
+            sources=[StaticSource(posts(1))],
+            sinks={"s": flaky},
+            state=store,
+            policies={"s": SinkPolicy(batch_wait=0)},
+        )
+        await p.run_once()
+        (letter,) = await store.dead_letters()
+        await store.mark_seen([letter.key])  # e.g. a re-read page was delivered since
+
+        report = await p.replay_dead_letters()
+
+        assert report.duplicates == 1
+        assert flaky.received.deliveries == []
+        assert await store.dead_letters() == []
+
     async def test_malformed_items_are_kept_and_the_pipeline_continues(self):
         """An undecodable payload is skipped with its reason and kept with the raw payload."""
         store = MemoryStateStore()

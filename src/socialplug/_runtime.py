@@ -763,6 +763,14 @@ async def replay_dead_letters(
         ]
         for letter in letters:
             target = pipeline.sinks[letter.origin]
+            idempotent = getattr(target, "idempotent", False)
+            gone = [letter.id] if letter.id is not None else []
+            if not idempotent and letter.key and await store.seen([letter.key]):
+                # Delivered since (a re-read page, another replay): sending it again would
+                # repeat it.
+                await store.remove_dead_letters(gone)
+                run.c.duplicates += 1
+                continue
             delivery = Delivery(
                 item=letter.item(),
                 route=letter.route or "",
@@ -770,19 +778,39 @@ async def replay_dead_letters(
                 key=letter.key or "",
             )
             policy = pipeline.policy(letter.origin)
+            attempts = 1
+
+            def on_retry(exc: BaseException, delay: float) -> None:
+                nonlocal attempts
+                attempts += 1
+
             try:
                 await call_with_retry(
                     policy.retry,
                     functools.partial(target.deliver, [delivery]),
                     sleep=pipeline.clock.sleep,
+                    on_retry=on_retry,
                 )
             except Exception as exc:
                 run.c.dead_lettered[letter.origin] += 1
                 run.c.errors.append(f"{letter.origin}: {_reason(exc)}")
+                # Kept with the attempts added and the latest reason (the new letter first,
+                # so that a crash in between leaves two letters, never none).
+                await store.add_dead_letters(
+                    [
+                        attrs.evolve(
+                            letter,
+                            id=None,
+                            reason=_reason(exc),
+                            attempts=letter.attempts + attempts,
+                        )
+                    ]
+                )
+                await store.remove_dead_letters(gone)
                 continue
-            if not getattr(target, "idempotent", False) and delivery.key:
+            if not idempotent and delivery.key:
                 await store.mark_seen([delivery.key], ttl=policy.seen_ttl)
-            await store.remove_dead_letters([letter.id] if letter.id is not None else [])
+            await store.remove_dead_letters(gone)
             run.c.delivered[letter.origin] += 1
     finally:
         await _close_all(pipeline)

@@ -269,8 +269,11 @@ class Pipeline:
         self, *, sink: str | None = None, limit: int | None = None
     ) -> RunReport:
         """
-        Deliver dead-lettered items again to the sink that refused them; what succeeds is
-        removed from the store, what fails again stays in it (and is counted in the report).
+        Deliver dead-lettered items again to the sink that refused them, under the sink's
+        retry policy; what succeeds is removed from the store and its key marked seen, what
+        fails again stays in it with its attempts added and the new reason (and is counted
+        in the report). A letter whose key was delivered meanwhile is removed without being
+        sent (counted in ``duplicates``).
         """
         from ._runtime import replay_dead_letters  # noqa: PLC0415
 
