@@ -48,6 +48,18 @@ def budget():
     return Budget(rate=1000, capacity=1000)
 
 
+def small_pages(server: BlueskyServer) -> BlueskySource:
+    """A backfilling search that reads three posts a page, two pages at a time."""
+    return BlueskySource(
+        feeds=Feed.search("brand"),
+        service=server.url,
+        since=T0 - timedelta(days=1),
+        page_size=3,
+        max_pages=2,
+        pacing=lambda h, c: budget(),
+    )
+
+
 class TestXrpc:
     async def test_search_backfills_oldest_first_and_resumes(self):
         with BlueskyServer() as server:
@@ -77,14 +89,7 @@ class TestXrpc:
     async def test_more_pages_than_max_pages_are_read_as_gaps_and_lose_nothing(self):
         with BlueskyServer() as server:
             views(server, 23)
-            source = BlueskySource(
-                feeds=Feed.search("brand"),
-                service=server.url,
-                since=T0 - timedelta(days=1),
-                page_size=3,
-                max_pages=2,
-                pacing=lambda h, c: budget(),
-            )
+            source = small_pages(server)
             pages = await collect(source)
             # The newest six (two pages) first, then the gap below them a page at a time.
             assert texts(pages) == [
@@ -115,14 +120,7 @@ class TestXrpc:
     async def test_a_bad_page_inside_a_gap_is_read_again_on_the_next_run(self):
         with BlueskyServer() as server:
             views(server, 12)
-            source = BlueskySource(
-                feeds=Feed.search("brand"),
-                service=server.url,
-                since=T0 - timedelta(days=1),
-                page_size=3,
-                max_pages=2,
-                pacing=lambda h, c: budget(),
-            )
+            source = small_pages(server)
             first: list[Page] = []
             async for page in source.pages(None, follow=False):
                 first.append(page)
