@@ -130,6 +130,25 @@ class TestSource:
         assert server.requests[5].query["since"] == "2017-10-10T16:00:00Z"
         assert again == []
 
+    async def test_integers_beyond_64_bits_stay_exact(self, server):
+        """Ids too long for 64 bits keep every digit (orjson would read them as floats)."""
+        big = 2**64 + 1
+
+        server.routes["/big"] = lambda req: Reply(
+            200,
+            {"content-type": "application/json"},
+            f'{{"items": [{{"id": {big}, "at": 1700000000}}]}}'.encode(),
+        )
+        source = HTTPSource(
+            url=server.url + "/big", items="items", fields={"id": "id", "created_at": "at"}
+        )
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert [p.id for p in pages[0].posts] == [str(big)]
+
     async def test_token_paging_and_numeric_cursor(self, server):
         """A next token in the body pages on; numeric cursors compare as numbers."""
 

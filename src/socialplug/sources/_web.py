@@ -75,6 +75,7 @@ class PollingSource(ClientOwner):
         headers: Mapping[str, str] | None = None,
         credential: str | None = None,
         on_unauthorized: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
+        decode: Callable[[bytes], Any] = _fastjson.loads,
     ) -> tuple[httpx.Response, Any]:
         """
         GET *url* under the shared budget of its host and *credential*; return the response
@@ -94,6 +95,7 @@ class PollingSource(ClientOwner):
             sleep=self.sleep,
             on_unauthorized=on_unauthorized,
             strict=True,
+            decode=decode,
         )
 
     def _odd_answer(self, url: str, what: str) -> FetchError:
@@ -196,9 +198,12 @@ async def request_json(
     sleep: Sleep = anyio.sleep,
     on_unauthorized: Callable[[], Awaitable[Mapping[str, str]]] | None = None,
     strict: bool = False,
+    decode: Callable[[bytes], Any] = _fastjson.loads,
 ) -> tuple[httpx.Response, Any]:
     """
-    Send one request with :func:`request`; return the response and its decoded JSON body.
+    Send one request with :func:`request`; return the response and its JSON body, decoded
+    by *decode* (orjson where installed; :func:`json.loads` for APIs whose integers may
+    exceed 64 bits, which orjson would read as floats).
 
     Raises:
         socialplug.exceptions.FetchError: The request failed for good.
@@ -222,7 +227,7 @@ async def request_json(
         on_unauthorized=on_unauthorized,
     )
     try:
-        return response, _fastjson.loads(response.content)
+        return response, decode(response.content)
     except ValueError as exc:
         if strict:
             kind = response.headers.get("content-type", "no content type")

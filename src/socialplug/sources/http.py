@@ -232,8 +232,13 @@ class HTTPSource(PollingSource):
         self, url: str, params: Mapping[str, str | int] | None
     ) -> tuple[httpx.Response, Any]:
         credential = next(iter(self.headers.values()), None) if self.headers else None
+        # Any API: its integers may exceed 64 bits, which only the standard library keeps.
         return await self._get_json(
-            url, params=params, headers=dict(self.headers), credential=credential
+            url,
+            params=params,
+            headers=dict(self.headers),
+            credential=credential,
+            decode=json.loads,
         )
 
     async def _poll(self, cursor: str | None) -> AsyncIterator[Page]:
