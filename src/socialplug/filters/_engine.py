@@ -591,11 +591,13 @@ class Engine:
             entry = index.get(a)
             if entry is not None:
                 alone, pairs = entry
-                cands.update(alone)
-                for b in p:
-                    qs = pairs.get(b)
-                    if qs is not None:
-                        cands.update(qs)
+                if alone:
+                    cands.update(alone)
+                if pairs:
+                    for b in p:
+                        qs = pairs.get(b)
+                        if qs is not None:
+                            cands.update(qs)
         if cands and not p.isdisjoint(self.negated_atoms):
             negated = self.negated
             for a in self.negated_atoms.intersection(p):
@@ -643,11 +645,13 @@ class Engine:
                 entry = index.get(a)
                 if entry is not None:
                     alone, pairs = entry
-                    cands.update(alone)
-                    for b in p:
-                        qs = pairs.get(b)
-                        if qs is not None:
-                            cands.update(qs)
+                    if alone:
+                        cands.update(alone)
+                    if pairs:
+                        for b in p:
+                            qs = pairs.get(b)
+                            if qs is not None:
+                                cands.update(qs)
             if not cands:
                 return []
             if not p.isdisjoint(negated_atoms):
