@@ -17,11 +17,11 @@ workload's own matcher instead, and ``impl_socialplug_alerting.py`` adds a ``Rou
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -144,25 +144,23 @@ def main(
 
     pairs, matches = checks.pairs, checks.matches
 
-    def render(delivery: Delivery) -> str:
+    def render(delivery: Delivery) -> dict[str, Any]:
         post = delivery.post
         route = delivery.route
         rids = post.annotations["rules"][route]
         pairs.append((route, post.id))
-        matches.extend((rid, post.id) for rid in rids)
+        matches.extend(zip(rids, repeat(post.id)))
         checks.counts[route] += 1
-        return json.dumps(
-            {
-                "id": post.id,
-                "created_at": post.raw["created_at"],
-                "acct": post.author.handle,
-                "route": route,
-                "rules": rids,
-                "hashtags": sorted(post.tags),
-                "text": post.text,
-            },
-            ensure_ascii=False,
-        )
+        # the sink writes it as json.dumps(line, ensure_ascii=False)
+        return {
+            "id": post.id,
+            "created_at": post.raw["created_at"],
+            "acct": post.author.handle,
+            "route": route,
+            "rules": rids,
+            "hashtags": sorted(post.tags),
+            "text": post.text,
+        }
 
     out = Path(args.out)
     sinks = {r: JSONLSink(out / f"{r}.jsonl", render=render) for r in ROUTES}

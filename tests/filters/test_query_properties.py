@@ -172,3 +172,37 @@ def test_boolean_laws(a: Node, b: Node, c: Node, text: str, tg: list[str]) -> No
     assert (where(qa) & where(qb))(post) == (qa & qb)(post)
     assert (where(qa) | where(qb))(post) == (qa | qb)(post)
     assert (~where(qa))(post) == (~qa)(post)
+
+
+# Monitoring rules: conjunctions of clauses (a term or an OR of terms), some negated, with
+# nested ANDs; text terms and hashtags only, so that the percolator takes its fast path.
+plain_leaves = st.one_of(text_terms, phrases, st.sampled_from(TAGS).map(lambda t: Term("tag", t)))
+clauses = st.one_of(
+    plain_leaves, st.lists(plain_leaves, min_size=2, max_size=4).map(lambda k: _flat(Or, k))
+)
+conjuncts = st.one_of(
+    clauses,
+    clauses.map(Not),
+    st.lists(clauses, min_size=2, max_size=3).map(lambda k: _flat(Or, k)).map(Not),
+    st.lists(clauses, min_size=2, max_size=2).map(lambda k: _flat(And, k)),
+    st.lists(clauses, min_size=1, max_size=2).map(lambda k: Not(Not(_flat(Or, [*k, *k])))),
+)
+rules = st.one_of(
+    clauses,
+    conjuncts,
+    st.lists(conjuncts, min_size=2, max_size=4).map(lambda k: _flat(And, k)),
+)
+
+
+@given(st.lists(rules, min_size=2, max_size=30), st.lists(st.tuples(texts, tags), max_size=8))
+@settings(suppress_health_check=[HealthCheck.too_slow], deadline=None, max_examples=200)
+def test_percolator_of_rules_equals_naive_loop(queries: list[Node], posts: list[Any]) -> None:
+    # What the index decides alone (the clauses it is built on, the atoms under a NOT that
+    # exclude a candidate) must give the literal answer, for match and for annotate.
+    mapping = {f"q{i}": str(q) for i, q in enumerate(queries)}
+    qs = QuerySet(mapping, engine="aho-corasick")
+    for text, tg in posts:
+        post = make(text, tg)
+        expected = [f"q{i}" for i, q in enumerate(queries) if _reference(q, text, post)]
+        assert qs.match(post) == expected
+        assert qs.annotate(post).annotations["matched"] == expected

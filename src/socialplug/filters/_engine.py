@@ -9,9 +9,12 @@ the ``query`` extra) plus a word-boundary check at each hit, or, without it, wit
 expression per term. Only *candidate* queries are evaluated (as Lucene's Monitor and the
 Elasticsearch percolator do): a query needs some *clauses*, sets of atoms of which at least one
 must be present; it is indexed under the pairs of atoms of its two rarest clauses (rarity: how
-many queries use an atom), so that it is a candidate only when both hold. A query that is just
-the conjunction of its indexed clauses is decided by the index and never evaluated; a query
-with no clause (``NOT spam``, ``site:...``) is evaluated for every post.
+many queries use an atom), so that it is a candidate only when both hold. In a set, a query's
+function checks only what the index leaves open: the conjuncts other than its indexed clauses,
+and not those of the form ``NOT (a OR b ...)`` either, whose atoms (when present) remove the
+query from the candidates at once. A query with nothing left open (``brand AND (delay OR
+stuck) NOT job``) is decided by the index and never called, and only the open candidates
+are; a query with no clause (``NOT spam``, ``site:...``) is a candidate for every post.
 """
 
 from __future__ import annotations
@@ -167,10 +170,16 @@ class Engine:
         sources = [self._compile(ast) for ast in self.asts]
         self._positive = [self._positive_atoms(ast, []) for ast in self.asts]
         self._all_atoms = [self._positive_atoms(ast, [], every=True) for ast in self.asts]
-        self._build_index()
-        # the function of a query the index decides is never called for a candidate: skip it
-        # (only for sets; a single query is also evaluated on posts that are not candidates)
-        skip = self.exact if len(self.asts) > 1 else bytes(len(self.asts))
+        rests = self._build_index()
+        if len(self.asts) > 1:
+            # A set evaluates a query only for candidates, so its function checks just what
+            # the index left open; a query the index decides is never called: skip it.
+            self._sets, self._funcs = [], []
+            sources = [" and ".join(self._compile(c) for c in rest) for rest in rests]
+            skip = self.exact
+        else:
+            # A single query is also evaluated on posts that are not candidates: all of it.
+            skip = bytes(len(self.asts))
         self.fns: list[Callable[[set[int], Post, str], bool]] = self._build(sources, skip)
         self._has_lookups = any(self._lookups.values())
         self._build_scanner(engine)
@@ -365,35 +374,54 @@ class Engine:
         df = self._df
         return (sum(df.get(a, 0) for a in clause), len(clause))
 
-    def _build_index(self) -> None:
+    def _build_index(self) -> list[list[Node]]:
+        """Index the queries; return what the index leaves open per query (:meth:`_open`)."""
         df: dict[int, int] = {}
         for q in range(len(self.asts)):
             for a in set(self._all_atoms[q]):
                 df[a] = df.get(a, 0) + 1
         self._df = df
-        width = self.width = len(self._display) or 1
-        self._broad: set[int] = set()
         single: dict[int, list[int]] = {}
-        pairs: dict[int, list[int]] = {}
+        pairs: dict[int, dict[int, list[int]]] = {}
         always: list[int] = []
+        indexed: list[tuple[frozenset[int], ...]] = []  # the clauses a candidate has
         for q, ast in enumerate(self.asts):
             clauses = sorted(set(self._clauses(ast)), key=self._cost)
             if not clauses:
                 always.append(q)
+                indexed.append(())
             elif len(clauses) == 1 or len(clauses[0]) * len(clauses[1]) > _MAX_PAIRS:
-                if len(clauses) > 1:
-                    self._broad.add(q)
                 for a in clauses[0]:
                     single.setdefault(a, []).append(q)
+                indexed.append((clauses[0],))
             else:
+                indexed.append((clauses[0], clauses[1]))
                 for a in clauses[0]:
+                    by_b = pairs.setdefault(a, {})
                     for b in clauses[1]:
-                        pairs.setdefault(a * width + b, []).append(q)
-        self.single = {a: tuple(qs) for a, qs in single.items()}
-        self.pairs = {k: tuple(qs) for k, qs in pairs.items()}
-        self.pair_heads = frozenset(k // width for k in pairs)
+                        by_b.setdefault(b, []).append(q)
+        #: atom -> (queries indexed under it alone, {second atom: queries indexed under both})
+        self.index: dict[int, tuple[tuple[int, ...], dict[int, tuple[int, ...]]]] = {
+            a: (
+                tuple(single.get(a, ())),
+                {b: tuple(qs) for b, qs in pairs.get(a, {}).items()},
+            )
+            for a in sorted({*single, *pairs})
+        }
         self.always = tuple(always)
-        self.exact = bytes(self._decided(q, ast) for q, ast in enumerate(self.asts))
+        # What the index leaves open per query: the conjuncts it does not decide, and the
+        # atoms under a top-level NOT, which exclude a candidate when present.
+        negated: dict[int, set[int]] = {}
+        rests: list[list[Node]] = []
+        for q, ast in enumerate(self.asts):
+            rest, neg = self._open(ast, indexed[q])
+            rests.append(rest)
+            for a in neg:
+                negated.setdefault(a, set()).add(q)
+        self.negated = {a: frozenset(qs) for a, qs in negated.items()}
+        self.negated_atoms = frozenset(negated)
+        self.exact = bytes(not rest for rest in rests)
+        return rests
 
     def _atom_only(self, node: Node) -> bool:
         if isinstance(node, Term):
@@ -404,15 +432,32 @@ class Engine:
             return all(self._atom_only(c) for c in node.children)
         return False
 
-    def _decided(self, q: int, ast: Node) -> bool:
-        """Whether being a candidate of the index already means that query *q* matches."""
-        if q in self._broad:
-            return False
-        if self._atom_only(ast):
-            return True
-        if isinstance(ast, And) and all(self._atom_only(c) for c in ast.children):
-            return len(set(self._clauses(ast))) <= 2
-        return False
+    def _open(
+        self, ast: Node, indexed: tuple[frozenset[int], ...]
+    ) -> tuple[list[Node], frozenset[int]]:
+        """
+        Split query *ast* for a candidate that has the *indexed* clauses: return the
+        conjuncts still to check, and the atoms of the conjuncts ``NOT (a OR b ...)`` (not in
+        the list), any of which present makes the query false.
+        """
+        conjuncts: list[Node] = []
+        stack = [ast]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, And):
+                stack.extend(reversed(node.children))
+            else:
+                conjuncts.append(node)
+        rest: list[Node] = []
+        neg: set[int] = set()
+        for node in conjuncts:
+            if self._atom_only(node) and self._clauses(node)[0] in indexed:
+                continue  # the index guarantees it
+            if isinstance(node, Not) and self._atom_only(node.child):
+                neg |= self._clauses(node.child)[0]
+                continue
+            rest.append(node)
+        return rest, frozenset(neg)
 
     # -- scanning ----------------------------------------------------------------------------
     def _build_scanner(self, engine: EngineKind) -> None:
@@ -540,18 +585,23 @@ class Engine:
 
     def candidates(self, p: set[int]) -> list[int]:
         """Return the indices of the queries worth evaluating for present set *p*, sorted."""
-        single, pairs, heads, width = self.single, self.pairs, self.pair_heads, self.width
+        index = self.index
         cands = set(self.always)
         for a in p:
-            qs = single.get(a)
-            if qs is not None:
-                cands.update(qs)
-            if a in heads:
-                base = a * width
-                for b in p:
-                    qs = pairs.get(base + b)
-                    if qs is not None:
-                        cands.update(qs)
+            entry = index.get(a)
+            if entry is not None:
+                alone, pairs = entry
+                if alone:
+                    cands.update(alone)
+                if pairs:
+                    for b in p:
+                        qs = pairs.get(b)
+                        if qs is not None:
+                            cands.update(qs)
+        if cands and not p.isdisjoint(self.negated_atoms):
+            negated = self.negated
+            for a in self.negated_atoms.intersection(p):
+                cands = cands - negated[a]
         return sorted(cands)
 
     def _generic_match(self, post: Post) -> list[int]:
@@ -570,8 +620,9 @@ class Engine:
             return self._generic_match
         fold_text, scan = self.fold, self._scan_text
         tags, cache, fold_tag = self._tags, self._tag_cache, self._fold_tag
-        single, pairs, heads, width = self.single, self.pairs, self.pair_heads, self.width
-        always, fns, exact = self.always, self.fns, self.exact
+        index, always, fns = self.index, self.always, self.fns
+        negated, negated_atoms = self.negated, self.negated_atoms
+        undecided = frozenset(q for q, x in enumerate(self.exact) if not x)
         unknown, cache_size = _UNKNOWN, _TAG_CACHE_SIZE
 
         def match(post: Post) -> list[int]:
@@ -591,18 +642,26 @@ class Engine:
                 return []
             cands = set(always)
             for a in p:
-                qs = single.get(a)
-                if qs is not None:
-                    cands.update(qs)
-                if a in heads:
-                    base = a * width
-                    for b in p:
-                        qs = pairs.get(base + b)
-                        if qs is not None:
-                            cands.update(qs)
+                entry = index.get(a)
+                if entry is not None:
+                    alone, pairs = entry
+                    if alone:
+                        cands.update(alone)
+                    if pairs:
+                        for b in p:
+                            qs = pairs.get(b)
+                            if qs is not None:
+                                cands.update(qs)
             if not cands:
                 return []
-            return [q for q in sorted(cands) if exact[q] or fns[q](p, post, text)]
+            if not p.isdisjoint(negated_atoms):
+                for a in negated_atoms.intersection(p):
+                    cands = cands - negated[a]
+            # most candidates are decided by the index: call the functions of the others only
+            for q in cands.intersection(undecided):
+                if not fns[q](p, post, text):
+                    cands.discard(q)
+            return sorted(cands)
 
         return match
 

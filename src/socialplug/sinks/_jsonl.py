@@ -20,6 +20,10 @@ from ..model import Delivery, item_to_dict
 __all__ = ["JSONLSink"]
 
 
+#: ``json.dumps(value, ensure_ascii=False)`` without building an encoder per line.
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def _default_render(delivery: Delivery) -> dict[str, Any]:
     return {"route": delivery.route, "delivery": delivery.key, "item": item_to_dict(delivery.item)}
 
@@ -59,11 +63,11 @@ class JSONLSink:
     async def deliver(self, batch: Sequence[Delivery], /) -> None:
         """Append the batch and flush."""
         render = self.render
-        dumps = json.dumps
+        encode = _encode
         lines = []
         for delivery in batch:
             out = render(delivery)
-            lines.append((out if isinstance(out, str) else dumps(out, ensure_ascii=False)) + "\n")
+            lines.append((out if isinstance(out, str) else encode(out)) + "\n")
         try:
             await anyio.to_thread.run_sync(self._write, lines)
         except OSError as exc:
