@@ -186,6 +186,46 @@ class TestParse:
         for post, entry in zip(posts, expected.entries, strict=True):
             assert post.html == (entry.content[0].value or None), entry.id
 
+    @pytest.mark.parametrize("kind", ["text/html", "application/xhtml+xml"])
+    def test_simple_markup_is_cleaned_as_sgmllib_reads_it(self, kind):
+        """Markup tokenized without sgmllib is cleaned exactly as when sgmllib tokenizes it."""
+        rnd = random.Random(kind)
+        tags = ["a", "p", "img", "br", "div", "span", "IMG", "A", "script", "font", "svg",
+                "q", "blockquote", "video", "hr", "blink", "style", "iframe", "td"]  # fmt: skip
+        names = ["href", "src", "title", "alt", "class", "style", "rel", "type", "onclick",
+                 "cite", "HREF", "data-x", "longdesc", "usemap", "poster", "width"]  # fmt: skip
+        values = ["/x", "x.png", "../i?a=1", "javascript:alert(1)", " /sp ", "HTTP://X/Y", "",
+                  "Text", "it's", "color: red", "gopher://h/", "#f", "?q", "//proto/r",
+                  "mailto:a@b", "a b", "NoFollow", "x\r\ny", "é/ü"]  # fmt: skip
+        texts = ["text ", " ", "a > b", "é", "\r\n", "&amp;", "&bogus;", "&#150;", "&#8217;",
+                 "&#x41;", "&#X2013;", "&#39;", "&#34;", "&nbsp;", "&", "'", '"', "x;"]  # fmt: skip
+
+        def tag() -> str:
+            name = rnd.choice(tags)
+            if rnd.random() < 0.3:
+                return f"</{name}{rnd.choice(['', ' '])}>"
+            attrs = "".join(
+                f'{rnd.choice([" ", "  ", chr(10)])}{rnd.choice(names)}="{rnd.choice(values)}"'
+                for _ in range(rnd.choice([0, 0, 1, 1, 2, 3]))
+            )
+            return f"<{name}{attrs}{rnd.choice(['', '', ' ', '/', ' /', ' / '])}>"
+
+        cleaner = feeds_module._cleaner()
+        accepted = 0
+        for _ in range(3000):
+            value = "".join(
+                tag() if rnd.random() < 0.5 else rnd.choice(texts)
+                for _ in range(rnd.randint(1, 8))
+            )
+            base = rnd.choice(_BASES)
+            fast, slow = cleaner(base, "utf-8", kind), cleaner(base, "utf-8", kind)
+            slow.feed(value)
+            if feeds_module._feed_simple(fast, value):
+                accepted += 1
+                assert fast.output() == slow.output(), value
+
+        assert accepted > 1000
+
     def test_remembered_base_uris_follow_the_acceptable_schemes(self, monkeypatch):
         """Changing feedparser's acceptable URI schemes takes effect on the next document."""
         urls = pytest.importorskip("feedparser.urls")

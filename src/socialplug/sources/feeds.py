@@ -170,8 +170,60 @@ def _clean(value: str, detail: Mapping[str, Any] | None) -> str:
         resolved = module.urls.resolve_relative_uris(value, base, "utf-8", kind)
         return str(module.sanitizer._sanitize_html(resolved, "utf-8", kind))
     cleaner = _cleaner()(base, "utf-8", kind)
-    cleaner.feed(value)
+    if not _feed_simple(cleaner, value):
+        cleaner.feed(value)
     return str(cleaner.output()).strip().replace("\r\n", "\n")
+
+
+# Markup made of text, entity and character references, and tags whose attributes are all
+# name="value" without "&<>: the tokens of which sgmllib (the bulk of cleaning) and these
+# expressions read alike. Anything else (comments, declarations, a bare "&", unquoted
+# values, "/ >") goes through sgmllib.
+_SIMPLE_MARKUP = re.compile(
+    r'(?:[^<&]++|<(?:[a-zA-Z][a-zA-Z0-9]*+(?:\s++[a-zA-Z][-a-zA-Z0-9]*+="[^"<>&]*+")*+\s*+/?'
+    r"|/[a-zA-Z][a-zA-Z0-9]*+\s*+)>|&(?:[a-zA-Z][a-zA-Z0-9]*+|#[0-9]{1,10}|#[xX][0-9a-fA-F]{1,8});)*+"
+)  # fmt: skip
+_SIMPLE_TOKEN = re.compile(
+    r'[^<&]+|<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[a-zA-Z][-a-zA-Z0-9]*="[^"]*")*)\s*(/?)>'
+    r"|&(?:([a-zA-Z][a-zA-Z0-9]*)|#([0-9]+|[xX][0-9a-fA-F]+));"
+)
+_SIMPLE_ATTR = re.compile(r'([a-zA-Z][-a-zA-Z0-9]*)="([^"]*)"')
+# What _BaseHTMLProcessor.feed does to the markup before sgmllib reads it.
+_DECLARATION = re.compile(r"<!((?!DOCTYPE|--|\[))", re.IGNORECASE)
+_SHORT_TAG = re.compile(r"<([^<>\s]+?)\s*/>")
+
+
+def _feed_simple(cleaner: Any, value: str) -> bool:
+    """
+    Clean *value* with *cleaner*'s own handlers, tokenized here, if it is simple markup
+    (else ``False``, *cleaner* untouched). The handlers are called as sgmllib calls them:
+    text runs, ``&name;`` and ``&#ref;`` references, start tags with their attributes
+    (names lowercased, values as written), end tags; a start tag closed with ``/>`` is
+    also ended in XHTML.
+    """
+    value = _DECLARATION.sub(r"&lt;!\1", value)
+    value = _SHORT_TAG.sub(cleaner._shorttag_replace, value)
+    value = value.replace("&#39;", "'").replace("&#34;", '"')
+    if not _SIMPLE_MARKUP.fullmatch(value):
+        return False
+    xhtml = cleaner._type == "application/xhtml+xml"
+    for token in _SIMPLE_TOKEN.finditer(value):
+        closing, tag, attrs, slash, entity, char = token.groups()
+        if tag is not None:
+            if closing:
+                cleaner.unknown_endtag(tag.lower())
+                continue
+            pairs = [(k.lower(), v) for k, v in _SIMPLE_ATTR.findall(attrs)]
+            cleaner.unknown_starttag(tag.lower(), pairs)
+            if slash and xhtml:
+                cleaner.unknown_endtag(tag.lower())
+        elif entity is not None:
+            cleaner.handle_entityref(entity)
+        elif char is not None:
+            cleaner.handle_charref(char)
+        else:
+            cleaner.handle_data(token.group())
+    return True
 
 
 def _when(parsed: object) -> datetime | None:
