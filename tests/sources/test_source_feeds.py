@@ -6,6 +6,7 @@ import copy
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -399,6 +400,40 @@ class TestSource:
         assert list(workers.errors) == [urls[-1]]
         assert "404" in workers.errors[urls[-1]]
         assert f"feed {urls[-1]} failed" in caplog.text
+
+    async def test_a_worker_process_that_ends_leaves_its_feeds_to_the_loop(
+        self, server, caplog, monkeypatch, tmp_path
+    ):
+        """A worker that dies is replaced; its feeds are polled by the loop meanwhile."""
+        monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 2)
+        script = tmp_path / "unguarded.py"
+        marker = tmp_path / "ran"
+        script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+        main = type(sys)("__main__")
+        main.__file__ = str(script)
+        monkeypatch.setitem(sys.modules, "__main__", main)
+        feeds = _Feeds()
+        urls = []
+        for i in range(6):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        source = FeedsSource(urls=urls, parse_workers=1, retry=RetryPolicy.disabled())
+        try:
+            first = [p async for p in source.pages(None, follow=False)]
+            assert source._workers is not None
+            [worker] = source._workers._idle
+            worker.process.kill()
+            await worker.process.wait()
+            feeds.items.update({f"f{i}": 3 for i in range(6)})
+            second = [p async for p in source.pages(first[-1].cursor, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert sum(len(p.posts) for p in first) == 12
+        assert sorted(p.title or "" for p in second[0].posts) == [f"f{i} 3" for i in range(6)]
+        assert "worker process failed" in caplog.text
+        assert source.errors == {}
+        assert not marker.exists()  # workers never run the __main__ script
 
     async def test_with_a_client_of_its_own_workers_only_parse(self, server):
         """An injected client cannot move to a worker process: the workers parse only."""
