@@ -970,12 +970,15 @@ async def _worker_client(concurrency: int) -> httpx.AsyncClient:
     return FeedsSource(urls=["-"], concurrency=concurrency)._new_client()
 
 
-# A worker process: the parent's sys.path, and not httpx's command line (click, rich), which
-# it never uses. It does not import the parent's __main__ module.
+# A worker process: the parent's sys.path; the modules polling uses, not the package's
+# re-exports (socialplug/__init__.py: pipeline, filters, sinks, ...) nor httpx's command line
+# (click, rich). It does not import the parent's __main__ module.
 _WORKER_BOOT = """
-import json, sys
+import importlib.util, json, sys
 sys.path[:] = json.loads(sys.argv[1])
 sys.modules.setdefault("click", None)
+spec = importlib.util.find_spec("socialplug")
+sys.modules["socialplug"] = importlib.util.module_from_spec(spec)
 from socialplug.sources.feeds import _serve_worker
 _serve_worker()
 """
