@@ -435,6 +435,28 @@ class TestSource:
         assert source.errors == {}
         assert not marker.exists()  # workers never run the __main__ script
 
+    async def test_workers_that_cannot_start_leave_every_feed_to_the_loop(
+        self, server, caplog, monkeypatch
+    ):
+        """Worker processes that end at once are not started again: the loop polls alone."""
+        monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 1)
+        monkeypatch.setattr(feeds_module, "_WORKER_BOOT", "import sys; sys.exit(3)")
+        feeds = _Feeds()
+        urls = []
+        for i in range(5):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        source = FeedsSource(urls=urls, parse_workers=1, retry=RetryPolicy.disabled())
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert sum(len(p.posts) for p in pages) == 10
+        assert source.errors == {}
+        assert caplog.text.count("worker process failed") >= 1
+        assert source._workers is None  # closed
+
     async def test_with_a_client_of_its_own_workers_only_parse(self, server):
         """An injected client cannot move to a worker process: the workers parse only."""
         data = _own("xhtml.atom")

@@ -1068,15 +1068,25 @@ class _Workers:
 
     def __init__(self) -> None:
         self._idle: list[_Worker] = []
+        self._broken: str | None = None  # why no worker can start (none is started again)
 
     async def call(self, task: tuple[str, tuple[Any, ...]]) -> Any:
         """*task*'s result from an idle worker (a new one if none is idle)."""
-        worker = self._idle.pop() if self._idle else await _Worker.start()
+        if self._broken is not None:
+            raise _BrokenWorkerError(self._broken)
+        fresh = not self._idle
+        try:
+            worker = self._idle.pop() if self._idle else await _Worker.start()
+        except OSError as exc:
+            self._broken = f"cannot start a worker process: {exc}"
+            raise _BrokenWorkerError(self._broken) from exc
         try:
             ok, value = await worker.call(task)
-        except BaseException:
+        except BaseException as exc:
             # Ended, or cancelled midway: what it still sends would be misread. Stop it.
             await worker.aclose(kill=True)
+            if fresh and isinstance(exc, _BrokenWorkerError):  # it could not even start
+                self._broken = str(exc)
             raise
         self._idle.append(worker)
         if not ok:
