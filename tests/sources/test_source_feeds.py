@@ -227,6 +227,27 @@ class TestParse:
 
         assert accepted > 1000
 
+    def test_whole_text_driver_gives_what_expat_gives(self, monkeypatch):
+        """feedparser's results are the same with text handed over whole as in pieces."""
+        feedparser = pytest.importorskip("feedparser")
+        parse(b"<rss/>", url="http://f.test/")  # feedparser loaded, the driver preferred
+        driver = feedparser.api.PREFERRED_XML_PARSERS
+        documents = sorted(shared_fixtures("feeds").iterdir()) + sorted((OWN / "feeds").iterdir())
+        whole = [feedparser.parse(p.read_bytes()) for p in documents]
+        monkeypatch.setattr(feedparser.api, "PREFERRED_XML_PARSERS", [])
+        pieces = [feedparser.parse(p.read_bytes()) for p in documents]
+
+        assert driver == ["socialplug.sources._feedsax"]
+        assert len(documents) > 200
+        for path, a, b in zip(documents, whole, pieces, strict=True):
+            assert (a.entries, a.feed, a.get("version"), a.get("bozo")) == (
+                b.entries,
+                b.feed,
+                b.get("version"),
+                b.get("bozo"),
+            ), path.name
+            assert type(a.get("bozo_exception")) is type(b.get("bozo_exception")), path.name
+
     def test_remembered_base_uris_follow_the_acceptable_schemes(self, monkeypatch):
         """Changing feedparser's acceptable URI schemes takes effect on the next document."""
         urls = pytest.importorskip("feedparser.urls")

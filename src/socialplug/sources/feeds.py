@@ -73,6 +73,9 @@ def _feedparser() -> ModuleType:
     # import is retried (and the file system searched) on every parse. Skip the search.
     if importlib.util.find_spec("drv_libxml2") is None:
         module.api.PREFERRED_XML_PARSERS = []
+    # Expat's reader handing over text whole (see _feedsax), unless a driver is preferred.
+    if module.api.PREFERRED_XML_PARSERS == []:
+        module.api.PREFERRED_XML_PARSERS = [f"{__package__}._feedsax"]
     # At every element feedparser joins the base URI with itself (to keep it absolute and
     # safe): a third of its time on a typical feed. Remember the answers.
     mixin = module.mixin
