@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import multiprocessing
 import os
 import socket
@@ -142,16 +143,23 @@ async def _run(port: int, feeds: int, per_host: int, workers: int, server: int) 
 
     def sample() -> None:
         # The memory of all processes together: this one's extra RSS and the workers' PSS
-        # (their share of the pages they have in common with others), at its highest.
-        while not sampling.wait(0.05):
+        # (their share of the pages they have in common with others), at its highest. Ten
+        # times a second; the worker processes are looked for once a second.
+        kids: list[int] = []
+        for n in itertools.count():
+            if sampling.wait(0.1):
+                return
+            if n % 10 == 0:
+                kids = _children(exclude=server)
             try:
-                now = _rss_mb()[0] - rss0 + sum(_pss_mb(k) for k in _children(exclude=server))
+                now = _rss_mb()[0] - rss0 + sum(_pss_mb(k) for k in kids)
             except OSError:
                 continue
             total_peak[0] = max(total_peak[0], now)
 
     sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
+    if workers:
+        sampler.start()
     t0, c0, s0 = time.perf_counter(), time.process_time(), _cpu_s(server)
     posts = 0
     cursor = None
@@ -160,7 +168,8 @@ async def _run(port: int, feeds: int, per_host: int, workers: int, server: int) 
         cursor = page.cursor
     first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
     sampling.set()
-    sampler.join()
+    if workers:
+        sampler.join()
     first_server = _cpu_s(server) - s0
     _, peak = _rss_mb()
     kids = _children(exclude=server)
