@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import multiprocessing
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -137,6 +139,27 @@ async def _run(port: int, feeds: int, per_host: int, workers: int, server: int) 
 
     rss0, _ = _rss_mb()
     source = FeedsSource(urls=urls, per_host=per_host, concurrency=32, parse_workers=workers)
+    sampling, total_peak = threading.Event(), [0.0]
+
+    def sample() -> None:
+        # The memory of all processes together: this one's extra RSS and the workers' PSS
+        # (their share of the pages they have in common with others), at its highest. Ten
+        # times a second; the worker processes are looked for once a second.
+        kids: list[int] = []
+        for n in itertools.count():
+            if sampling.wait(0.1):
+                return
+            if n % 10 == 0:
+                kids = _children(exclude=server)
+            try:
+                now = _rss_mb()[0] - rss0 + sum(_pss_mb(k) for k in kids)
+            except OSError:
+                continue
+            total_peak[0] = max(total_peak[0], now)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    if workers:
+        sampler.start()
     t0, c0, s0 = time.perf_counter(), time.process_time(), _cpu_s(server)
     posts = 0
     cursor = None
@@ -144,6 +167,9 @@ async def _run(port: int, feeds: int, per_host: int, workers: int, server: int) 
         posts += len(page.posts)
         cursor = page.cursor
     first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+    sampling.set()
+    if workers:
+        sampler.join()
     first_server = _cpu_s(server) - s0
     _, peak = _rss_mb()
     kids = _children(exclude=server)
@@ -178,6 +204,11 @@ async def _run(port: int, feeds: int, per_host: int, workers: int, server: int) 
         print(
             f"worker processes: {len(kids)}, peak RSS {kids_hwm:.1f} MB, "
             f"PSS after the first cycle {kids_pss:.1f} MB"
+        )
+        print(
+            f"memory with the workers: extra {peak - rss0 + kids_pss:.1f} MB (extra RSS + "
+            f"workers' PSS after the cycle), {total_peak[0]:.1f} MB at the highest sampled "
+            f"during it (target <= 50 MB)"
         )
     print(f"cursor size: {len(cursor or '') / 1024:.0f} KiB")
     print(

@@ -6,6 +6,7 @@ import copy
 import json
 import random
 import socket
+import sys
 import threading
 import time
 from datetime import UTC, datetime
@@ -186,6 +187,67 @@ class TestParse:
         for post, entry in zip(posts, expected.entries, strict=True):
             assert post.html == (entry.content[0].value or None), entry.id
 
+    @pytest.mark.parametrize("kind", ["text/html", "application/xhtml+xml"])
+    def test_simple_markup_is_cleaned_as_sgmllib_reads_it(self, kind):
+        """Markup tokenized without sgmllib is cleaned exactly as when sgmllib tokenizes it."""
+        rnd = random.Random(kind)
+        tags = ["a", "p", "img", "br", "div", "span", "IMG", "A", "script", "font", "svg",
+                "q", "blockquote", "video", "hr", "blink", "style", "iframe", "td"]  # fmt: skip
+        names = ["href", "src", "title", "alt", "class", "style", "rel", "type", "onclick",
+                 "cite", "HREF", "data-x", "longdesc", "usemap", "poster", "width"]  # fmt: skip
+        values = ["/x", "x.png", "../i?a=1", "javascript:alert(1)", " /sp ", "HTTP://X/Y", "",
+                  "Text", "it's", "color: red", "gopher://h/", "#f", "?q", "//proto/r",
+                  "mailto:a@b", "a b", "NoFollow", "x\r\ny", "é/ü"]  # fmt: skip
+        texts = ["text ", " ", "a > b", "é", "\r\n", "&amp;", "&bogus;", "&#150;", "&#8217;",
+                 "&#x41;", "&#X2013;", "&#39;", "&#34;", "&nbsp;", "&", "'", '"', "x;"]  # fmt: skip
+
+        def tag() -> str:
+            name = rnd.choice(tags)
+            if rnd.random() < 0.3:
+                return f"</{name}{rnd.choice(['', ' '])}>"
+            attrs = "".join(
+                f'{rnd.choice([" ", "  ", chr(10)])}{rnd.choice(names)}="{rnd.choice(values)}"'
+                for _ in range(rnd.choice([0, 0, 1, 1, 2, 3]))
+            )
+            return f"<{name}{attrs}{rnd.choice(['', '', ' ', '/', ' /', ' / '])}>"
+
+        cleaner = feeds_module._cleaner()
+        accepted = 0
+        for _ in range(3000):
+            value = "".join(
+                tag() if rnd.random() < 0.5 else rnd.choice(texts)
+                for _ in range(rnd.randint(1, 8))
+            )
+            base = rnd.choice(_BASES)
+            fast, slow = cleaner(base, "utf-8", kind), cleaner(base, "utf-8", kind)
+            slow.feed(value)
+            if feeds_module._feed_simple(fast, value):
+                accepted += 1
+                assert fast.output() == slow.output(), value
+
+        assert accepted > 1000
+
+    def test_whole_text_driver_gives_what_expat_gives(self, monkeypatch):
+        """feedparser's results are the same with text handed over whole as in pieces."""
+        feedparser = pytest.importorskip("feedparser")
+        parse(b"<rss/>", url="http://f.test/")  # feedparser loaded, the driver preferred
+        driver = feedparser.api.PREFERRED_XML_PARSERS
+        documents = sorted(shared_fixtures("feeds").iterdir()) + sorted((OWN / "feeds").iterdir())
+        whole = [feedparser.parse(p.read_bytes()) for p in documents]
+        monkeypatch.setattr(feedparser.api, "PREFERRED_XML_PARSERS", [])
+        pieces = [feedparser.parse(p.read_bytes()) for p in documents]
+
+        assert driver == ["socialplug.sources._feedsax"]
+        assert len(documents) > 200
+        for path, a, b in zip(documents, whole, pieces, strict=True):
+            assert (a.entries, a.feed, a.get("version"), a.get("bozo")) == (
+                b.entries,
+                b.feed,
+                b.get("version"),
+                b.get("bozo"),
+            ), path.name
+            assert type(a.get("bozo_exception")) is type(b.get("bozo_exception")), path.name
+
     def test_remembered_base_uris_follow_the_acceptable_schemes(self, monkeypatch):
         """Changing feedparser's acceptable URI schemes takes effect on the next document."""
         urls = pytest.importorskip("feedparser.urls")
@@ -359,6 +421,62 @@ class TestSource:
         assert list(workers.errors) == [urls[-1]]
         assert "404" in workers.errors[urls[-1]]
         assert f"feed {urls[-1]} failed" in caplog.text
+
+    async def test_a_worker_process_that_ends_leaves_its_feeds_to_the_loop(
+        self, server, caplog, monkeypatch, tmp_path
+    ):
+        """A worker that dies is replaced; its feeds are polled by the loop meanwhile."""
+        monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 2)
+        script = tmp_path / "unguarded.py"
+        marker = tmp_path / "ran"
+        script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+        main = type(sys)("__main__")
+        main.__file__ = str(script)
+        monkeypatch.setitem(sys.modules, "__main__", main)
+        feeds = _Feeds()
+        urls = []
+        for i in range(6):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        source = FeedsSource(urls=urls, parse_workers=1, retry=RetryPolicy.disabled())
+        try:
+            first = [p async for p in source.pages(None, follow=False)]
+            assert source._workers is not None
+            [worker] = source._workers._idle
+            worker.process.kill()
+            await worker.process.wait()
+            feeds.items.update({f"f{i}": 3 for i in range(6)})
+            second = [p async for p in source.pages(first[-1].cursor, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert sum(len(p.posts) for p in first) == 12
+        assert sorted(p.title or "" for p in second[0].posts) == [f"f{i} 3" for i in range(6)]
+        assert "worker process failed" in caplog.text
+        assert source.errors == {}
+        assert not marker.exists()  # workers never run the __main__ script
+
+    async def test_workers_that_cannot_start_leave_every_feed_to_the_loop(
+        self, server, caplog, monkeypatch
+    ):
+        """Worker processes that end at once are not started again: the loop polls alone."""
+        monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 1)
+        monkeypatch.setattr(feeds_module, "_WORKER_BOOT", "import sys; sys.exit(3)")
+        feeds = _Feeds()
+        urls = []
+        for i in range(5):
+            server.routes[f"/f{i}/feed"] = feeds
+            urls.append(f"{server.url}/f{i}/feed")
+        source = FeedsSource(urls=urls, parse_workers=1, retry=RetryPolicy.disabled())
+        try:
+            pages = [p async for p in source.pages(None, follow=False)]
+        finally:
+            await source.aclose()
+
+        assert sum(len(p.posts) for p in pages) == 10
+        assert source.errors == {}
+        assert caplog.text.count("worker process failed") >= 1
+        assert source._workers is None  # closed
 
     async def test_with_a_client_of_its_own_workers_only_parse(self, server):
         """An injected client cannot move to a worker process: the workers parse only."""

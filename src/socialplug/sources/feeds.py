@@ -9,6 +9,7 @@ source's cursor, a JSON object of per-feed state, so it is committed with the po
 
 from __future__ import annotations
 
+import asyncio
 import calendar
 import copy
 import functools
@@ -18,8 +19,11 @@ import importlib.util
 import itertools
 import json
 import logging
+import os
+import pickle
 import re
 import ssl
+import sys
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -34,9 +38,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 import anyio
-import anyio.to_process
+import anyio.abc
 import attrs
 import httpx
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from .. import _http
 from .._html import html_to_text
@@ -68,6 +73,9 @@ def _feedparser() -> ModuleType:
     # import is retried (and the file system searched) on every parse. Skip the search.
     if importlib.util.find_spec("drv_libxml2") is None:
         module.api.PREFERRED_XML_PARSERS = []
+    # Expat's reader handing over text whole (see _feedsax), unless a driver is preferred.
+    if module.api.PREFERRED_XML_PARSERS == []:
+        module.api.PREFERRED_XML_PARSERS = [f"{__package__}._feedsax"]
     # At every element feedparser joins the base URI with itself (to keep it absolute and
     # safe): a third of its time on a typical feed. Remember the answers.
     mixin = module.mixin
@@ -170,8 +178,60 @@ def _clean(value: str, detail: Mapping[str, Any] | None) -> str:
         resolved = module.urls.resolve_relative_uris(value, base, "utf-8", kind)
         return str(module.sanitizer._sanitize_html(resolved, "utf-8", kind))
     cleaner = _cleaner()(base, "utf-8", kind)
-    cleaner.feed(value)
+    if not _feed_simple(cleaner, value):
+        cleaner.feed(value)
     return str(cleaner.output()).strip().replace("\r\n", "\n")
+
+
+# Markup made of text, entity and character references, and tags whose attributes are all
+# name="value" without "&<>: the tokens of which sgmllib (the bulk of cleaning) and these
+# expressions read alike. Anything else (comments, declarations, a bare "&", unquoted
+# values, "/ >") goes through sgmllib.
+_SIMPLE_MARKUP = re.compile(
+    r'(?:[^<&]++|<(?:[a-zA-Z][a-zA-Z0-9]*+(?:\s++[a-zA-Z][-a-zA-Z0-9]*+="[^"<>&]*+")*+\s*+/?'
+    r"|/[a-zA-Z][a-zA-Z0-9]*+\s*+)>|&(?:[a-zA-Z][a-zA-Z0-9]*+|#[0-9]{1,10}|#[xX][0-9a-fA-F]{1,8});)*+"
+)  # fmt: skip
+_SIMPLE_TOKEN = re.compile(
+    r'[^<&]+|<(/?)([a-zA-Z][a-zA-Z0-9]*)((?:\s+[a-zA-Z][-a-zA-Z0-9]*="[^"]*")*)\s*(/?)>'
+    r"|&(?:([a-zA-Z][a-zA-Z0-9]*)|#([0-9]+|[xX][0-9a-fA-F]+));"
+)
+_SIMPLE_ATTR = re.compile(r'([a-zA-Z][-a-zA-Z0-9]*)="([^"]*)"')
+# What _BaseHTMLProcessor.feed does to the markup before sgmllib reads it.
+_DECLARATION = re.compile(r"<!((?!DOCTYPE|--|\[))", re.IGNORECASE)
+_SHORT_TAG = re.compile(r"<([^<>\s]+?)\s*/>")
+
+
+def _feed_simple(cleaner: Any, value: str) -> bool:
+    """
+    Clean *value* with *cleaner*'s own handlers, tokenized here, if it is simple markup
+    (else ``False``, *cleaner* untouched). The handlers are called as sgmllib calls them:
+    text runs, ``&name;`` and ``&#ref;`` references, start tags with their attributes
+    (names lowercased, values as written), end tags; a start tag closed with ``/>`` is
+    also ended in XHTML.
+    """
+    value = _DECLARATION.sub(r"&lt;!\1", value)
+    value = _SHORT_TAG.sub(cleaner._shorttag_replace, value)
+    value = value.replace("&#39;", "'").replace("&#34;", '"')
+    if not _SIMPLE_MARKUP.fullmatch(value):
+        return False
+    xhtml = cleaner._type == "application/xhtml+xml"
+    for token in _SIMPLE_TOKEN.finditer(value):
+        closing, tag, attrs, slash, entity, char = token.groups()
+        if tag is not None:
+            if closing:
+                cleaner.unknown_endtag(tag.lower())
+                continue
+            pairs = [(k.lower(), v) for k, v in _SIMPLE_ATTR.findall(attrs)]
+            cleaner.unknown_starttag(tag.lower(), pairs)
+            if slash and xhtml:
+                cleaner.unknown_endtag(tag.lower())
+        elif entity is not None:
+            cleaner.handle_entityref(entity)
+        elif char is not None:
+            cleaner.handle_charref(char)
+        else:
+            cleaner.handle_data(token.group())
+    return True
 
 
 def _when(parsed: object) -> datetime | None:
@@ -500,7 +560,7 @@ def _parse_in_worker(
     return [p.to_dict() for p in posts], [(m.reason, m.payload) for m in malformed], problem
 
 
-_FEEDS_PER_TASK = 64  # feeds a worker process polls per task
+_FEEDS_PER_TASK = 32  # feeds a worker process polls per task
 
 
 @functools.cache
@@ -592,16 +652,17 @@ class FeedsSource(PollingSource):
             creates one on first use and closes it in :meth:`aclose`.
         retry: Retries per feed; a feed that still fails is skipped this cycle, logged and
             listed in :attr:`errors`, and never stops the others.
-        parse_workers: Poll with this many worker processes (``anyio.to_process``) besides
-            the event loop: the loop and each worker take the next few dozen feeds when they
-            are free and fetch and parse them (a worker with an HTTP client of its own), so
-            that the CPU time of feedparser and of the HTTP client spreads over the cores;
-            on *n* cores, ``n - 1`` workers. A host's ``per_host`` is shared out among them
-            (a host whose ``per_host`` is smaller than their number is left to one). With an
-            injected *client*, which cannot move to another process, the loop fetches and
-            the workers only parse. ``0``: the event loop polls alone. Like
-            ``multiprocessing``, the workers import the ``__main__`` module again: a script
-            must guard what it runs with ``if __name__ == "__main__":``.
+        parse_workers: Poll with this many worker processes besides the event loop: the
+            loop and each worker take the next few dozen feeds when they are free and fetch
+            and parse them (a worker with an HTTP client of its own), so that the CPU time of
+            feedparser and of the HTTP client spreads over the cores; on *n* cores, ``n - 1``
+            workers. A host's ``per_host`` is shared out among them (a host whose
+            ``per_host`` is smaller than their number is left to one). With an injected
+            *client*, which cannot move to another process, the loop fetches and the workers
+            only parse. The workers start on first use and stay until :meth:`aclose`; they
+            do not run the ``__main__`` module again (no ``if __name__ == "__main__":``
+            guard needed), and the feeds of a worker that ends are polled by the loop.
+            ``0``: the event loop polls alone.
 
     Attributes:
         errors: Feed URL to the reason it failed in the last cycle.
@@ -624,6 +685,7 @@ class FeedsSource(PollingSource):
     parse_workers: int = 0
     errors: dict[str, str] = attrs.field(factory=dict, init=False)
     _parsers: anyio.CapacityLimiter | None = attrs.field(default=None, init=False, repr=False)
+    _workers: _Workers | None = attrs.field(default=None, init=False, repr=False)
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
     _hosts: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)  # url: host
 
@@ -633,6 +695,18 @@ class FeedsSource(PollingSource):
 
     def __attrs_post_init__(self) -> None:
         _feedparser()
+
+    async def aclose(self) -> None:
+        """Close the client created here and stop the worker processes (idempotent)."""
+        workers, self._workers = self._workers, None
+        if workers is not None:
+            await workers.aclose()
+        await super().aclose()
+
+    def _get_workers(self) -> _Workers:
+        if self._workers is None:
+            self._workers = _Workers()
+        return self._workers
 
     def _new_client(self) -> httpx.AsyncClient:
         return _http.new_client(
@@ -670,9 +744,14 @@ class FeedsSource(PollingSource):
         url, headers = str(response.url), dict(response.headers)
         if self._parsers is None:
             return _parse(response.content, url=url, headers=headers, source=self.name)
-        dicts, bad, problem = await anyio.to_process.run_sync(
-            _parse_in_worker, response.content, url, headers, self.name, limiter=self._parsers
-        )
+        try:
+            async with self._parsers:
+                dicts, bad, problem = await self._get_workers().call(
+                    ("parse", (response.content, url, headers, self.name))
+                )
+        except _BrokenWorkerError as exc:  # parse it here instead
+            log.warning("%s: a worker process failed: %s", self.name, exc)
+            return _parse(response.content, url=url, headers=headers, source=self.name)
         posts = [Post.from_dict(d) for d in dicts]
         return posts, [Malformed(reason=r, payload=p, source=self.name) for r, p in bad], problem
 
@@ -799,9 +878,18 @@ class FeedsSource(PollingSource):
             for indexes in itertools.chain(tasks(private), shared):
                 urls = [self.urls[index] for index in indexes]
                 states = {url: feeds[url] for url in urls if url in feeds}
-                results = await anyio.to_process.run_sync(
-                    _poll_share, options, urls, limits, states, cancellable=True, limiter=processes
-                )
+                try:
+                    async with processes:
+                        results = await self._get_workers().call(
+                            ("poll", (options, urls, limits, states))
+                        )
+                except _BrokenWorkerError as exc:  # poll them here instead
+                    log.warning("%s: a worker process failed: %s", self.name, exc)
+                    hosts: dict[str, list[int]] = {}
+                    for index in indexes:
+                        hosts.setdefault(self._hosts[self.urls[index]], []).append(index)
+                    await self._fetch(feeds, hosts, limits, concurrency, outcomes)
+                    continue
                 for index, values in zip(indexes, results, strict=True):
                     outcome = outcomes[index] = _Outcome.from_tuple(values)
                     if outcome.unreachable:  # the worker's log goes nowhere: tell it here
@@ -856,28 +944,159 @@ class _ShareOptions:
     retry: _http.RetryPolicy
 
 
-def _poll_share(
-    options: _ShareOptions, urls: list[str], limits: dict[str, int], states: dict[str, Any]
+async def _poll_share(
+    client: httpx.AsyncClient,
+    options: _ShareOptions,
+    urls: list[str],
+    limits: dict[str, int],
+    states: dict[str, Any],
 ) -> list[tuple[Any, ...]]:
-    """One cycle over *urls* in a worker process, with a client of its own."""
+    """One cycle over *urls* in a worker process, with its client."""
+    source = FeedsSource(
+        urls=urls,
+        name=options.name,
+        per_host=options.per_host,
+        concurrency=options.concurrency,
+        seen_limit=options.seen_limit,
+        retry=options.retry,
+        client=client,
+    )
+    by_host: dict[str, list[int]] = {}
+    for index, url in enumerate(urls):
+        by_host.setdefault(httpx.URL(url).host, []).append(index)
+    outcomes: list[_Outcome | None] = [None] * len(urls)
+    await source._fetch(states, by_host, limits, options.concurrency, outcomes)
+    return [outcome.to_tuple() for outcome in outcomes if outcome is not None]
 
-    async def cycle() -> list[tuple[Any, ...]]:
-        source = FeedsSource(
-            urls=urls,
-            name=options.name,
-            per_host=options.per_host,
-            concurrency=options.concurrency,
-            seen_limit=options.seen_limit,
-            retry=options.retry,
-        )
-        by_host: dict[str, list[int]] = {}
-        for index, url in enumerate(urls):
-            by_host.setdefault(httpx.URL(url).host, []).append(index)
-        outcomes: list[_Outcome | None] = [None] * len(urls)
+
+async def _worker_client(concurrency: int) -> httpx.AsyncClient:
+    return FeedsSource(urls=["-"], concurrency=concurrency)._new_client()
+
+
+# A worker process: the parent's sys.path; the modules polling uses, not the package's
+# re-exports (socialplug/__init__.py: pipeline, filters, sinks, ...) nor httpx's command line
+# (click, rich). It does not import the parent's __main__ module.
+_WORKER_BOOT = """
+import importlib.util, json, sys
+sys.path[:] = json.loads(sys.argv[1])
+sys.modules.setdefault("click", None)
+spec = importlib.util.find_spec("socialplug")
+sys.modules["socialplug"] = importlib.util.module_from_spec(spec)
+from socialplug.sources.feeds import _serve_worker
+_serve_worker()
+"""
+
+
+def _serve_worker() -> None:
+    """
+    A worker process's loop: a task in on stdin, its result out on stdout, until stdin
+    closes. One event loop and one client serve every polling task (connections are kept).
+    """
+    tasks = sys.stdin.buffer
+    results = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed goes to stderr, never among the results
+    client: httpx.AsyncClient | None = None
+    with asyncio.Runner() as runner:
         try:
-            await source._fetch(states, by_host, limits, options.concurrency, outcomes)
+            while len(head := tasks.read(4)) == 4:
+                kind, args = pickle.loads(tasks.read(int.from_bytes(head, "little")))  # noqa: S301 - from the parent
+                try:
+                    if kind == "parse":
+                        value: Any = _parse_in_worker(*args)
+                    else:
+                        if client is None:
+                            client = runner.run(_worker_client(args[0].concurrency))
+                        value = runner.run(_poll_share(client, *args))
+                    data = pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL)
+                except Exception as exc:
+                    try:
+                        data = pickle.dumps((False, exc))
+                    except Exception:
+                        data = pickle.dumps((False, RuntimeError(repr(exc))))
+                results.write(len(data).to_bytes(4, "little") + data)
+                results.flush()
         finally:
-            await source.aclose()
-        return [outcome.to_tuple() for outcome in outcomes if outcome is not None]
+            if client is not None:
+                runner.run(client.aclose())
 
-    return anyio.run(cycle)
+
+class _BrokenWorkerError(Exception):
+    """A worker process ended or stopped answering."""
+
+
+class _Worker:
+    """One worker process, one task at a time: a pickled task in, a pickled result out."""
+
+    def __init__(self, process: anyio.abc.Process) -> None:
+        self.process = process
+        assert process.stdout is not None
+        self.results = BufferedByteReceiveStream(process.stdout)
+
+    @classmethod
+    async def start(cls) -> _Worker:
+        command = [sys.executable, "-c", _WORKER_BOOT, json.dumps(sys.path)]
+        return cls(await anyio.open_process(command, stdin=-1, stdout=-1, stderr=None))
+
+    async def call(self, task: tuple[str, tuple[Any, ...]]) -> tuple[bool, Any]:
+        """Whether the task succeeded, and its result or exception."""
+        data = pickle.dumps(task, protocol=pickle.HIGHEST_PROTOCOL)
+        assert self.process.stdin is not None
+        try:
+            await self.process.stdin.send(len(data).to_bytes(4, "little") + data)
+            size = int.from_bytes(await self.results.receive_exactly(4), "little")
+            ok, value = pickle.loads(await self.results.receive_exactly(size))  # noqa: S301
+        except (
+            anyio.EndOfStream,
+            anyio.IncompleteRead,
+            anyio.BrokenResourceError,
+            OSError,
+        ) as exc:
+            raise _BrokenWorkerError(f"worker process {self.process.pid} ended") from exc
+        return ok, value
+
+    async def aclose(self, *, kill: bool = False) -> None:
+        with anyio.CancelScope(shield=True):
+            if not kill:
+                assert self.process.stdin is not None
+                await self.process.stdin.aclose()  # the worker ends when its input does
+                with anyio.move_on_after(5):
+                    await self.process.wait()
+            if self.process.returncode is None:
+                self.process.kill()
+            await self.process.aclose()
+
+
+class _Workers:
+    """A source's worker processes, started as they are needed and kept until closed."""
+
+    def __init__(self) -> None:
+        self._idle: list[_Worker] = []
+        self._broken: str | None = None  # why no worker can start (none is started again)
+
+    async def call(self, task: tuple[str, tuple[Any, ...]]) -> Any:
+        """*task*'s result from an idle worker (a new one if none is idle)."""
+        if self._broken is not None:
+            raise _BrokenWorkerError(self._broken)
+        fresh = not self._idle
+        try:
+            worker = self._idle.pop() if self._idle else await _Worker.start()
+        except OSError as exc:
+            self._broken = f"cannot start a worker process: {exc}"
+            raise _BrokenWorkerError(self._broken) from exc
+        try:
+            ok, value = await worker.call(task)
+        except BaseException as exc:
+            # Ended, or cancelled midway: what it still sends would be misread. Stop it.
+            await worker.aclose(kill=True)
+            if fresh and isinstance(exc, _BrokenWorkerError):  # it could not even start
+                self._broken = str(exc)
+            raise
+        self._idle.append(worker)
+        if not ok:
+            raise value
+        return value
+
+    async def aclose(self) -> None:
+        idle, self._idle = self._idle, []
+        for worker in idle:
+            await worker.aclose()
