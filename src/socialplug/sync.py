@@ -9,6 +9,9 @@ commits what completed; a one-shot read is cancelled.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
@@ -67,11 +70,39 @@ def run(pipeline: Pipeline, *, timeout: float | None = None) -> RunReport:
             return report
 
         future = portal.start_task_soon(go)
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            portal.call(stop.set)
-            return future.result()
+        with _stop_on_ctrl_c(lambda: portal.start_task_soon(_set, stop)):
+            try:
+                return future.result()
+            except KeyboardInterrupt:  # no handler of ours (not the main thread), or a 2nd
+                portal.call(stop.set)
+                return future.result()
+
+
+async def _set(event: anyio.Event) -> None:
+    event.set()
+
+
+@contextlib.contextmanager
+def _stop_on_ctrl_c(stop: Callable[[], object]) -> Iterator[None]:
+    """
+    In the main thread, with Python's own SIGINT handler in place: a first Ctrl-C calls
+    *stop* (instead of raising KeyboardInterrupt wherever the main thread happens to be),
+    a second one raises KeyboardInterrupt as usual.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        stop()
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def collect(
