@@ -12,6 +12,7 @@ flow, then, after the stop, one JSON line: how many were delivered and what stop
 from __future__ import annotations
 
 import json
+import signal
 import sys
 from collections.abc import AsyncIterator
 
@@ -39,6 +40,9 @@ class Ticker:
 
 
 def main() -> None:
+    # Started from a background job, the process inherits SIGINT ignored; the tests mean
+    # Ctrl-C as a terminal sends it, so take Python's own handler back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     db, mode = sys.argv[1], sys.argv[2]
     sink = CollectingSink()
     pipeline = Pipeline(sources=[Ticker()], sinks={"s": sink}, state=SQLiteStateStore(db))
