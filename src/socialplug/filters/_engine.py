@@ -22,7 +22,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -43,6 +43,39 @@ _SET_NAME_RE = re.compile(r"\b_s(\d+)\b")
 _LOOKUP_FIELDS = ("author", "lang", "platform")
 _TAG_CACHE_SIZE = 65_536
 _UNKNOWN: Any = object()
+_Index = dict[int, tuple[tuple[int, ...], dict[int, tuple[int, ...]]]]
+
+
+def _candidate_set(
+    p: set[int],
+    index: _Index,
+    always: tuple[int, ...],
+    negated: Mapping[int, frozenset[int]],
+    negated_atoms: frozenset[int],
+) -> set[int]:
+    """
+    The queries the index picks for present atoms *p* (those under an atom of *p* alone or
+    a pair of atoms of *p*, and those always evaluated), less those a present atom under a
+    top-level NOT excludes.
+    """
+    cands = set(always)
+    for a in p:
+        entry = index.get(a)
+        if entry is not None:
+            alone, pairs = entry
+            if alone:
+                cands.update(alone)
+            if pairs:
+                for b in p:
+                    qs = pairs.get(b)
+                    if qs is not None:
+                        cands.update(qs)
+    if cands and not p.isdisjoint(negated_atoms):
+        for a in negated_atoms.intersection(p):
+            cands -= negated[a]
+    return cands
+
+
 # A query is indexed under pairs of atoms (one from each of its two rarest clauses) unless
 # that makes more pairs than this; then under the atoms of its rarest clause.
 _MAX_PAIRS = 256
@@ -585,24 +618,7 @@ class Engine:
 
     def candidates(self, p: set[int]) -> list[int]:
         """Return the indices of the queries worth evaluating for present set *p*, sorted."""
-        index = self.index
-        cands = set(self.always)
-        for a in p:
-            entry = index.get(a)
-            if entry is not None:
-                alone, pairs = entry
-                if alone:
-                    cands.update(alone)
-                if pairs:
-                    for b in p:
-                        qs = pairs.get(b)
-                        if qs is not None:
-                            cands.update(qs)
-        if cands and not p.isdisjoint(self.negated_atoms):
-            negated = self.negated
-            for a in self.negated_atoms.intersection(p):
-                cands = cands - negated[a]
-        return sorted(cands)
+        return sorted(_candidate_set(p, self.index, self.always, self.negated, self.negated_atoms))
 
     def _generic_match(self, post: Post) -> list[int]:
         text = self.fold(post.text)
@@ -624,6 +640,7 @@ class Engine:
         negated, negated_atoms = self.negated, self.negated_atoms
         undecided = frozenset(q for q, x in enumerate(self.exact) if not x)
         unknown, cache_size = _UNKNOWN, _TAG_CACHE_SIZE
+        candidate_set = _candidate_set
 
         def match(post: Post) -> list[int]:
             text = fold_text(post.text)
@@ -640,23 +657,9 @@ class Engine:
                         p.add(i)
             if not p and not always:
                 return []
-            cands = set(always)
-            for a in p:
-                entry = index.get(a)
-                if entry is not None:
-                    alone, pairs = entry
-                    if alone:
-                        cands.update(alone)
-                    if pairs:
-                        for b in p:
-                            qs = pairs.get(b)
-                            if qs is not None:
-                                cands.update(qs)
+            cands = candidate_set(p, index, always, negated, negated_atoms)
             if not cands:
                 return []
-            if not p.isdisjoint(negated_atoms):
-                for a in negated_atoms.intersection(p):
-                    cands = cands - negated[a]
             # most candidates are decided by the index: call the functions of the others only
             for q in cands.intersection(undecided):
                 if not fns[q](p, post, text):
