@@ -24,6 +24,7 @@ import pickle
 import re
 import ssl
 import sys
+import urllib.request
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -47,6 +48,7 @@ from .. import _http
 from .._html import html_to_text
 from ..exceptions import FetchError, MissingExtraError
 from ..model import Author, Malformed, Media, Page, Post
+from ._feedget import FeedGetter, Fetched, GetError
 from ._web import PollingSource, dump_cursor, load_cursor, request
 
 
@@ -569,6 +571,12 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _proxied() -> bool:
+    """Whether the environment names a proxy (httpx honours it; the source's own GET not)."""
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
+
+
 def _urls(urls: Iterable[str]) -> tuple[str, ...]:
     return tuple(urls)
 
@@ -687,6 +695,7 @@ class FeedsSource(PollingSource):
     _parsers: anyio.CapacityLimiter | None = attrs.field(default=None, init=False, repr=False)
     _workers: _Workers | None = attrs.field(default=None, init=False, repr=False)
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
+    _getter: FeedGetter | None = attrs.field(default=None, init=False, repr=False)
     _hosts: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)  # url: host
 
     @name.default
@@ -701,6 +710,9 @@ class FeedsSource(PollingSource):
         workers, self._workers = self._workers, None
         if workers is not None:
             await workers.aclose()
+        getter, self._getter = self._getter, None
+        if getter is not None:
+            await getter.aclose()
         await super().aclose()
 
     def _get_workers(self) -> _Workers:
@@ -719,29 +731,68 @@ class FeedsSource(PollingSource):
             )
         )
 
-    async def _get(self, url: str, host: str, state: Mapping[str, Any]) -> httpx.Response:
+    def _host(self, url: str) -> str:
+        host = self._hosts.get(url)
+        if host is None:
+            host = self._hosts[url] = httpx.URL(url).host
+        return host
+
+    def _get_getter(self) -> FeedGetter | None:
+        """The source's own GET (:mod:`._feedget`), unless a client or a proxy is in play."""
+        if self.client is not None:
+            return None
+        if self._getter is None:
+            if _proxied():
+                return None
+            self._getter = FeedGetter(
+                tls=_tls_context, user_agent=_http.USER_AGENT, keep=self.concurrency
+            )
+        return self._getter
+
+    async def _get(self, url: str, host: str, state: Mapping[str, Any]) -> Fetched:
         headers: dict[str, str] = {"Accept": "application/atom+xml, application/rss+xml, "
                                    "application/feed+json, application/xml;q=0.9, */*;q=0.8"}  # fmt: skip
         if state.get("etag"):
             headers["If-None-Match"] = state["etag"]
         if state.get("modified"):
             headers["If-Modified-Since"] = state["modified"]
-        return await request(
-            self._get_client(),
-            "GET",
-            url,
-            headers=headers,
-            source=self.name,
-            server=host,
-            retry=self.retry,
-            sleep=self.sleep,
-            also_ok=(304,),
-        )
+        getter = self._get_getter()
+        if getter is None:
+            response = await request(
+                self._get_client(),
+                "GET",
+                url,
+                headers=headers,
+                source=self.name,
+                server=host,
+                retry=self.retry,
+                sleep=self.sleep,
+                also_ok=(304,),
+            )
+            return Fetched(
+                status_code=response.status_code,
+                url=str(response.url),
+                headers=dict(response.headers),
+                content=response.content,
+            )
+
+        async def once() -> Fetched:
+            try:
+                fetched = await getter.get(url, headers)
+            except GetError as exc:
+                raise FetchError(
+                    f"{self.name}: {host}: {exc.kind}", source=self.name, retryable=exc.retryable
+                ) from exc
+            if 200 <= fetched.status_code < 300 or fetched.status_code == 304:
+                return fetched
+            raise _http.fetch_error(fetched, source=self.name, server=host)
+
+        return await _http.call_with_retry(self.retry, once, sleep=self.sleep)
 
     async def _parse_response(
-        self, response: httpx.Response
+        self, response: Fetched
     ) -> tuple[list[Post], list[Malformed], str | None]:
-        url, headers = str(response.url), dict(response.headers)
+        url, headers = response.url, response.headers
         if self._parsers is None:
             return _parse(response.content, url=url, headers=headers, source=self.name)
         try:
@@ -797,10 +848,7 @@ class FeedsSource(PollingSource):
         """One outcome per feed, in the order of :attr:`urls`."""
         by_host: dict[str, list[int]] = {}
         for index, url in enumerate(self.urls):
-            host = self._hosts.get(url)
-            if host is None:
-                host = self._hosts[url] = httpx.URL(url).host
-            by_host.setdefault(host, []).append(index)
+            by_host.setdefault(self._host(url), []).append(index)
         outcomes: list[_Outcome | None] = [None] * len(self.urls)
         self._parsers = None
         if self.parse_workers > 0 and self.client is None:
@@ -945,13 +993,14 @@ class _ShareOptions:
 
 
 async def _poll_share(
-    client: httpx.AsyncClient,
+    holder: FeedsSource,
     options: _ShareOptions,
     urls: list[str],
     limits: dict[str, int],
     states: dict[str, Any],
 ) -> list[tuple[Any, ...]]:
-    """One cycle over *urls* in a worker process, with its client."""
+    """One cycle over *urls* in a worker process, with *holder*'s connections."""
+    getter = holder._get_getter()
     source = FeedsSource(
         urls=urls,
         name=options.name,
@@ -959,18 +1008,15 @@ async def _poll_share(
         concurrency=options.concurrency,
         seen_limit=options.seen_limit,
         retry=options.retry,
-        client=client,
+        client=holder._get_client() if getter is None else None,
     )
+    source._getter = getter
     by_host: dict[str, list[int]] = {}
     for index, url in enumerate(urls):
-        by_host.setdefault(httpx.URL(url).host, []).append(index)
+        by_host.setdefault(holder._host(url), []).append(index)
     outcomes: list[_Outcome | None] = [None] * len(urls)
     await source._fetch(states, by_host, limits, options.concurrency, outcomes)
     return [outcome.to_tuple() for outcome in outcomes if outcome is not None]
-
-
-async def _worker_client(concurrency: int) -> httpx.AsyncClient:
-    return FeedsSource(urls=["-"], concurrency=concurrency)._new_client()
 
 
 # A worker process: the parent's sys.path; the modules polling uses, not the package's
@@ -990,12 +1036,13 @@ _serve_worker()
 def _serve_worker() -> None:
     """
     A worker process's loop: a task in on stdin, its result out on stdout, until stdin
-    closes. One event loop and one client serve every polling task (connections are kept).
+    closes. One event loop and one source's connections serve every polling task (they are
+    kept between tasks).
     """
     tasks = sys.stdin.buffer
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, never among the results
-    client: httpx.AsyncClient | None = None
+    holder: FeedsSource | None = None
     with asyncio.Runner() as runner:
         try:
             while len(head := tasks.read(4)) == 4:
@@ -1004,9 +1051,9 @@ def _serve_worker() -> None:
                     if kind == "parse":
                         value: Any = _parse_in_worker(*args)
                     else:
-                        if client is None:
-                            client = runner.run(_worker_client(args[0].concurrency))
-                        value = runner.run(_poll_share(client, *args))
+                        if holder is None:
+                            holder = FeedsSource(urls=["-"], concurrency=args[0].concurrency)
+                        value = runner.run(_poll_share(holder, *args))
                     data = pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as exc:
                     try:
@@ -1016,8 +1063,8 @@ def _serve_worker() -> None:
                 results.write(len(data).to_bytes(4, "little") + data)
                 results.flush()
         finally:
-            if client is not None:
-                runner.run(client.aclose())
+            if holder is not None:
+                runner.run(holder.aclose())
 
 
 class _BrokenWorkerError(Exception):
