@@ -24,6 +24,7 @@ import pickle
 import re
 import ssl
 import sys
+import urllib.parse
 import urllib.request
 from collections.abc import (
     AsyncIterator,
@@ -36,7 +37,6 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
 import anyio
 import anyio.abc
@@ -83,6 +83,9 @@ def _feedparser() -> ModuleType:
     mixin = module.mixin
     if not hasattr(mixin.make_safe_absolute_uri, "cache_info"):
         mixin.make_safe_absolute_uri = _remembering(mixin.make_safe_absolute_uri, module.urls)
+    # Every link it resolves goes through urllib's urljoin: plain ones are joined directly.
+    if getattr(module.urls._urljoin, "__wrapped__", None) is None:
+        module.urls._urljoin = module.mixin._urljoin = _feedparser_urljoin(module.urls)
     _quicken(module.util.FeedParserDict)
     return module
 
@@ -141,6 +144,51 @@ def _remembering(join: Callable[..., str], urls: ModuleType) -> Callable[..., st
 
     make_safe_absolute_uri.cache_info = cached.cache_info  # type: ignore[attr-defined]
     return make_safe_absolute_uri
+
+
+# A plain base URL (lowercase http(s), a host of letters, digits and "._~:@-", anything
+# printable after it) and plain references: an absolute path or an http(s) URL of characters
+# that need no quoting, without ";" (path parameters), "[" or whitespace, and a query or
+# fragment, if any, that is not empty. For those, urllib's urljoin returns the base's scheme
+# and host followed by the path (which has no "." or ".." segments, no "//"), or the URL
+# itself: what _urljoin gives without parsing either.
+_PLAIN_BASE = re.compile(r"(https?://[A-Za-z0-9._~:@-]+)(?:[/?#][^\x00-\x20\x7f]*)?")
+_PLAIN_REST = r"(?:\?[^#\x00-\x20\x7f]+)?(?:#[^\x00-\x20\x7f]+)?"
+_PLAIN_PATH = re.compile(r"/(?!/)[A-Za-z0-9._~!$&'()*+,=:@%/-]*" + _PLAIN_REST)
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9._~:@-]+(?:/[A-Za-z0-9._~!$&'()*+,=:@%/-]*)?" + _PLAIN_REST
+)
+_DOT_SEGMENT = re.compile(r"//|/\.\.?(?:/|$)")
+
+
+def _urljoin(base: str, url: str) -> str:
+    """``urllib.parse.urljoin(base, url)``, without parsing a plain *base* and *url*."""
+    if type(url) is not str or type(base) is not str:
+        pass  # urljoin's own errors
+    elif url[:1] == "/":
+        found = _PLAIN_BASE.fullmatch(base)
+        if found is not None and _PLAIN_PATH.fullmatch(url) is not None:
+            path = url.partition("?")[0].partition("#")[0]
+            if _DOT_SEGMENT.search(path) is None:
+                return found.group(1) + url
+    elif url[:4] == "http" and _PLAIN_URL.fullmatch(url) and _PLAIN_BASE.fullmatch(base):
+        return url
+    return urllib.parse.urljoin(base, url)
+
+
+def _feedparser_urljoin(urls: ModuleType) -> Callable[[str, str], str]:
+    """feedparser's ``_urljoin`` (it fixes the slashes after a scheme) with :func:`_urljoin`."""
+    original, fixer = urls._urljoin, urls._urifixer
+
+    @functools.wraps(original)
+    def join(base: str, uri: str) -> str:
+        uri = fixer.sub(r"\1\3", uri)
+        try:
+            return _urljoin(base, uri)
+        except ValueError:
+            return ""
+
+    return join
 
 
 @functools.cache
@@ -273,7 +321,7 @@ def _text_of(
     if kind.startswith(_HTML_TYPES):
         parsed = html_to_text(value)
         base = (detail or {}).get("base") or ""
-        links = tuple(dict.fromkeys(urljoin(base, href) for href in parsed.links))
+        links = tuple(dict.fromkeys(_urljoin(base, href) for href in parsed.links))
         return parsed.text, value or None, links
     return value.strip(), None, ()
 
@@ -302,7 +350,7 @@ def _absolute(base: str, href: str) -> str:
     if _SCHEME.match(href):
         return href
     try:
-        return urljoin(base, href)
+        return _urljoin(base, href)
     except ValueError:  # a malformed base (an unclosed IPv6 bracket)
         return href
 
@@ -455,7 +503,7 @@ def _json_item(
     if not isinstance(item, Mapping):
         msg = f"item is {type(item).__name__}, not an object"
         raise TypeError(msg)
-    link = urljoin(url, item["url"]) if isinstance(item.get("url"), str) else None
+    link = _urljoin(url, item["url"]) if isinstance(item.get("url"), str) else None
     title = str(item.get("title") or "")
     markup = item.get("content_html") if isinstance(item.get("content_html"), str) else None
     parsed = html_to_text(markup) if markup else None
@@ -470,14 +518,14 @@ def _json_item(
     links = [link] if link else []
     external = item.get("external_url")
     if isinstance(external, str) and external not in links:
-        links.append(urljoin(url, external))
+        links.append(_urljoin(url, external))
     if parsed:
-        links.extend(urljoin(url, h) for h in parsed.links if urljoin(url, h) not in links)
-    media = [Media(url=urljoin(url, item["image"]), kind="image")] if item.get("image") else []
+        links.extend(_urljoin(url, h) for h in parsed.links if _urljoin(url, h) not in links)
+    media = [Media(url=_urljoin(url, item["image"]), kind="image")] if item.get("image") else []
     for att in item.get("attachments") or ():
         if isinstance(att, Mapping) and att.get("url"):
             kind = str(att.get("mime_type") or "").split("/")[0]
-            media.append(Media(url=urljoin(url, att["url"]),
+            media.append(Media(url=_urljoin(url, att["url"]),
                                kind=kind if kind in ("image", "video", "audio") else "link"))  # fmt: skip
     return Post(
         platform="feed",
