@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import socket
 import ssl
 import threading
@@ -288,6 +289,35 @@ async def test_errors_are_named_and_classified():
 
     assert refused_info.value.retryable
     assert not scheme_info.value.retryable
+
+
+async def test_validators_are_sent_back_byte_for_byte():
+    """An ETag of any bytes comes back as it came; one that cannot be sent fails its feed."""
+    etag = b'W/"caf\xe9-\xe2\x82\xac"'  # Latin-1 and UTF-8 bytes, as servers send them
+
+    def handler(path: str, headers: dict[str, str], index: int) -> tuple[bytes | None, bool]:
+        if headers.get("if-none-match", "").encode("latin-1") == etag:
+            return b"HTTP/1.1 304 Not Modified\r\netag: " + etag + b"\r\n\r\n", False
+        return b"HTTP/1.1 200 OK\r\netag: " + etag + b"\r\ncontent-length: %d\r\n\r\n" % len(
+            _RSS
+        ) + _RSS, False
+
+    with RawServer(handler) as server:
+        url = f"{server.url}/f"
+        source = FeedsSource(urls=[url], retry=RetryPolicy.disabled())
+        try:
+            first = [p async for p in source.pages(None, follow=False)]
+            quiet = [p async for p in source.pages(first[-1].cursor, follow=False)]
+            state = json.loads(first[-1].cursor or "")
+            state["feeds"][url]["etag"] = "a\nb"  # a cursor edited by hand
+            broken = [p async for p in source.pages(json.dumps(state), follow=False)]
+        finally:
+            await source.aclose()
+
+    assert len(first[0].posts) == 2
+    assert quiet == broken == []
+    assert "LocalProtocolError" in source.errors[url]
+    assert len(server.requests) == 2
 
 
 async def test_a_failing_feed_is_retried_then_reported():

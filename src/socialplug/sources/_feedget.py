@@ -108,6 +108,14 @@ class _Connection:
     idle_since: float = 0.0
 
 
+def _encode(text: str) -> bytes:
+    """A header name or value as bytes: Latin-1 (as read), else UTF-8."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")
+
+
 def _decode(content: bytes, encoding: str) -> bytes:
     """*content* with its ``Content-Encoding`` undone (gzip, deflate; others kept as is)."""
     for coding in reversed([c.strip().lower() for c in encoding.split(",")]):
@@ -178,8 +186,11 @@ class FeedGetter:
             (b"User-Agent", self.user_agent.encode("latin-1")),
             (b"Accept-Encoding", b"gzip, deflate"),
         ]
-        head.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-        request = h11.Request(method=b"GET", target=target.target, headers=head)
+        head.extend((_encode(k), _encode(v)) for k, v in headers.items())
+        try:
+            request = h11.Request(method=b"GET", target=target.target, headers=head)
+        except h11.LocalProtocolError as exc:  # a header value with a line break, say
+            raise GetError("LocalProtocolError", retryable=False) from exc
         origin = (target.scheme, target.host, target.port)
         connection = await self._take(origin)
         if connection is not None:
