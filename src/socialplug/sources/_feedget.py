@@ -120,21 +120,27 @@ def _decode(content: bytes, encoding: str) -> bytes:
     """*content* with its ``Content-Encoding`` undone (gzip, deflate; others kept as is)."""
     for coding in reversed([c.strip().lower() for c in encoding.split(",")]):
         if coding in ("gzip", "x-gzip"):
-            content = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(content)
+            content = _inflate(content, zlib.MAX_WBITS | 16)
         elif coding == "deflate":
             try:
-                content = zlib.decompressobj().decompress(content)
+                content = _inflate(content, zlib.MAX_WBITS)
             except zlib.error:  # raw deflate, without the zlib header
-                content = zlib.decompressobj(-zlib.MAX_WBITS).decompress(content)
+                content = _inflate(content, -zlib.MAX_WBITS)
     return content
+
+
+def _inflate(content: bytes, wbits: int) -> bytes:
+    inflater = zlib.decompressobj(wbits)
+    return inflater.decompress(content) + inflater.flush()
 
 
 @attrs.define(eq=False, kw_only=True)
 class FeedGetter:
     """
     GETs over kept-alive HTTP/1.1 connections, at most *keep* idle ones per origin, each
-    kept *keepalive* seconds; *tls* gives the TLS context (asked for on the first https URL). Timeouts as httpx's: *connect* to connect, *timeout* for each
-    write and read. Redirects are followed up to *max_redirects*.
+    kept *keepalive* seconds; *tls* gives the TLS context (asked for on the first https
+    URL). Timeouts as httpx's: *connect* to connect, *timeout* for each write and read.
+    Redirects are followed up to *max_redirects*.
     """
 
     tls: Callable[[], ssl.SSLContext]
