@@ -439,3 +439,28 @@ async def test_cancelled_midway_drops_the_connection():
 
     assert answer.content == b"/next"  # not the late answer to /slow
     assert server.connections == 2
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1]:8/x?a=b c",
+        "https://Bücher.example/ä?q=ü",
+        "http://h.test:80/",
+        "HTTP://H.test",
+        "https://h.test:8443/a/../b#frag",
+        "http://h.test/%7e/a%2fb?x=%20&y",
+    ],
+)
+def test_targets_are_what_httpx_would_send(url):
+    """Request target, Host header and the URL a response names are httpx's."""
+    target = FeedGetter(tls=ssl.create_default_context, user_agent="t").target(url)
+    request = httpx.Request("GET", url)
+
+    assert target.target == request.url.raw_path
+    assert target.host_header.decode() == request.headers["host"]
+    assert target.url == str(request.url)
+    assert (target.scheme, target.port) == (
+        request.url.scheme,
+        request.url.port or {"http": 80, "https": 443}[request.url.scheme],
+    )
