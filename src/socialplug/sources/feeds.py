@@ -716,13 +716,14 @@ class FeedsSource(PollingSource):
             loop and each worker take the next few dozen feeds when they are free and fetch
             and parse them (a worker with connections of its own), so that the CPU time of
             feedparser spreads over the cores: worth it on cores that are otherwise idle
-            (on a busy machine the loop alone is faster, see the docs). A host's ``per_host`` is shared out among them (a host whose
-            ``per_host`` is smaller than their number is left to one). With an injected
-            *client*, which cannot move to another process, the loop fetches and the workers
-            only parse. The workers start on first use and stay until :meth:`aclose`; they
-            do not run the ``__main__`` module again (no ``if __name__ == "__main__":``
-            guard needed), and the feeds of a worker that ends are polled by the loop.
-            ``0``: the event loop polls alone.
+            (on a busy machine the loop alone is faster, see the docs). A host's
+            ``per_host`` is shared out among them (a host whose ``per_host`` is smaller
+            than their number is left to one). With an injected *client*, which cannot
+            move to another process, the loop fetches and the workers only parse. The
+            workers start on first use and stay until :meth:`aclose`; they do not run the
+            ``__main__`` module again (no ``if __name__ == "__main__":`` guard needed), and
+            the feeds of a worker that ends are polled by the loop. ``0``: the event loop
+            polls alone.
 
     Attributes:
         errors: Feed URL to the reason it failed in the last cycle.
