@@ -8,6 +8,9 @@ responses into retryable and permanent failures, and builds the tenacity retry l
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 import httpx
 
 from ._retry import (
@@ -43,7 +46,17 @@ __all__ = [
 USER_AGENT = "socialplug/0.1 (+https://github.com/socialplug/socialplug)"
 
 
-def retry_after(response: httpx.Response) -> float | None:
+class Answer(Protocol):
+    """What classifying a response reads of it (an ``httpx.Response`` has both)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+
+def retry_after(response: Answer) -> float | None:
     """The delay a response asks for: ``Retry-After``, else rate-limit reset headers."""
     delay = parse_retry_after(response.headers.get("retry-after"))
     if delay is not None:
@@ -76,7 +89,7 @@ def transport_delivery_error(exc: httpx.TransportError, *, what: str) -> Deliver
     return DeliveryError(f"{what}: {type(exc).__name__}", retryable=True)
 
 
-def fetch_error(response: httpx.Response, *, source: str, server: str) -> FetchError:
+def fetch_error(response: Answer, *, source: str, server: str) -> FetchError:
     """Classify a failed response of a source, naming the source and server, never a token."""
     status = response.status_code
     if status == 429:

@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
@@ -264,6 +265,38 @@ class TestParse:
 
         assert (before, without_gopher) == ("gopher://h/dir/x", "http://f.test/x")
         assert parse(data, url="http://f.test/feed")[0].url == before
+
+    def test_plain_urls_are_joined_as_urllib_joins_them(self):
+        """_urljoin, and feedparser's with it, give what urllib's urljoin gives."""
+        rnd = random.Random(7)
+        bases = [*_BASES, "https://u:p@h.test:8/", "http://h.test", "http://h.test?q#f",
+                 "HTTP://h.test/a", "http://[::1]:8/a", "http://[::1/a", "http://h .test/",
+                 "http://h.test/a b/c", "ftp://h.test/a/", "", "http://é.test/x", "/rel"]  # fmt: skip
+        pieces = ["/", "//", ".", "..", "a", "B", "-", "~", "%20", "?", "#", ";", ":", "@",
+                  "=", "&", "[", "]", " ", "\t", "é", "http://", "https://", "HTTP://",
+                  "http:", "h.test", "x:8", "'", "(", "*", "!"]  # fmt: skip
+        urls = ["".join(rnd.choices(pieces, k=rnd.randint(0, 7))) for _ in range(20_000)]
+        urls += [f"/{u}" for u in urls[:5000]] + [f"http://h.test/{u}" for u in urls[:5000]]
+        parse(b"<rss/>", url="http://f.test/")  # feedparser loaded, its join replaced
+        urls_module = pytest.importorskip("feedparser.urls")
+        ours, theirs = urls_module._urljoin, urls_module._urljoin.__wrapped__
+
+        plain = 0
+        for url in urls:
+            base = rnd.choice(bases)
+            try:
+                expected: str | type[Exception] = urllib.parse.urljoin(base, url)
+            except ValueError:
+                expected = ValueError
+            if expected is ValueError:
+                with pytest.raises(ValueError):
+                    feeds_module._urljoin(base, url)
+            else:
+                assert feeds_module._urljoin(base, url) == expected, (base, url)
+            assert ours(base, url) == theirs(base, url), (base, url)
+            plain += url[:1] == "/" and feeds_module._PLAIN_PATH.fullmatch(url) is not None
+
+        assert plain > 1000  # the direct path was taken
 
     def test_feedparser_mapping_shortcuts_give_what_the_originals_give(self):
         """FeedParserDict.get and deepcopy, quickened, keep feedparser's meaning."""

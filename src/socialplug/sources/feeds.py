@@ -24,6 +24,8 @@ import pickle
 import re
 import ssl
 import sys
+import urllib.parse
+import urllib.request
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -35,7 +37,6 @@ from collections.abc import (
 )
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
 
 import anyio
 import anyio.abc
@@ -47,6 +48,7 @@ from .. import _http
 from .._html import html_to_text
 from ..exceptions import FetchError, MissingExtraError
 from ..model import Author, Malformed, Media, Page, Post
+from ._feedget import FeedGetter, Fetched, GetError
 from ._web import PollingSource, dump_cursor, load_cursor, request
 
 
@@ -81,6 +83,9 @@ def _feedparser() -> ModuleType:
     mixin = module.mixin
     if not hasattr(mixin.make_safe_absolute_uri, "cache_info"):
         mixin.make_safe_absolute_uri = _remembering(mixin.make_safe_absolute_uri, module.urls)
+    # Every link it resolves goes through urllib's urljoin: plain ones are joined directly.
+    if getattr(module.urls._urljoin, "__wrapped__", None) is None:
+        module.urls._urljoin = module.mixin._urljoin = _feedparser_urljoin(module.urls)
     _quicken(module.util.FeedParserDict)
     return module
 
@@ -139,6 +144,51 @@ def _remembering(join: Callable[..., str], urls: ModuleType) -> Callable[..., st
 
     make_safe_absolute_uri.cache_info = cached.cache_info  # type: ignore[attr-defined]
     return make_safe_absolute_uri
+
+
+# A plain base URL (lowercase http(s), a host of letters, digits and "._~:@-", anything
+# printable after it) and plain references: an absolute path or an http(s) URL of characters
+# that need no quoting, without ";" (path parameters), "[" or whitespace, and a query or
+# fragment, if any, that is not empty. For those, urllib's urljoin returns the base's scheme
+# and host followed by the path (which has no "." or ".." segments, no "//"), or the URL
+# itself: what _urljoin gives without parsing either.
+_PLAIN_BASE = re.compile(r"(https?://[A-Za-z0-9._~:@-]+)(?:[/?#][^\x00-\x20\x7f]*)?")
+_PLAIN_REST = r"(?:\?[^#\x00-\x20\x7f]+)?(?:#[^\x00-\x20\x7f]+)?"
+_PLAIN_PATH = re.compile(r"/(?!/)[A-Za-z0-9._~!$&'()*+,=:@%/-]*" + _PLAIN_REST)
+_PLAIN_URL = re.compile(
+    r"https?://[A-Za-z0-9._~:@-]+(?:/[A-Za-z0-9._~!$&'()*+,=:@%/-]*)?" + _PLAIN_REST
+)
+_DOT_SEGMENT = re.compile(r"//|/\.\.?(?:/|$)")
+
+
+def _urljoin(base: str, url: str) -> str:
+    """``urllib.parse.urljoin(base, url)``, without parsing a plain *base* and *url*."""
+    if type(url) is not str or type(base) is not str:
+        pass  # urljoin's own errors
+    elif url[:1] == "/":
+        found = _PLAIN_BASE.fullmatch(base)
+        if found is not None and _PLAIN_PATH.fullmatch(url) is not None:
+            path = url.partition("?")[0].partition("#")[0]
+            if _DOT_SEGMENT.search(path) is None:
+                return found.group(1) + url
+    elif url[:4] == "http" and _PLAIN_URL.fullmatch(url) and _PLAIN_BASE.fullmatch(base):
+        return url
+    return urllib.parse.urljoin(base, url)
+
+
+def _feedparser_urljoin(urls: ModuleType) -> Callable[[str, str], str]:
+    """feedparser's ``_urljoin`` (it fixes the slashes after a scheme) with :func:`_urljoin`."""
+    original, fixer = urls._urljoin, urls._urifixer
+
+    @functools.wraps(original)
+    def join(base: str, uri: str) -> str:
+        uri = fixer.sub(r"\1\3", uri)
+        try:
+            return _urljoin(base, uri)
+        except ValueError:
+            return ""
+
+    return join
 
 
 @functools.cache
@@ -271,7 +321,7 @@ def _text_of(
     if kind.startswith(_HTML_TYPES):
         parsed = html_to_text(value)
         base = (detail or {}).get("base") or ""
-        links = tuple(dict.fromkeys(urljoin(base, href) for href in parsed.links))
+        links = tuple(dict.fromkeys(_urljoin(base, href) for href in parsed.links))
         return parsed.text, value or None, links
     return value.strip(), None, ()
 
@@ -300,7 +350,7 @@ def _absolute(base: str, href: str) -> str:
     if _SCHEME.match(href):
         return href
     try:
-        return urljoin(base, href)
+        return _urljoin(base, href)
     except ValueError:  # a malformed base (an unclosed IPv6 bracket)
         return href
 
@@ -453,7 +503,7 @@ def _json_item(
     if not isinstance(item, Mapping):
         msg = f"item is {type(item).__name__}, not an object"
         raise TypeError(msg)
-    link = urljoin(url, item["url"]) if isinstance(item.get("url"), str) else None
+    link = _urljoin(url, item["url"]) if isinstance(item.get("url"), str) else None
     title = str(item.get("title") or "")
     markup = item.get("content_html") if isinstance(item.get("content_html"), str) else None
     parsed = html_to_text(markup) if markup else None
@@ -468,14 +518,14 @@ def _json_item(
     links = [link] if link else []
     external = item.get("external_url")
     if isinstance(external, str) and external not in links:
-        links.append(urljoin(url, external))
+        links.append(_urljoin(url, external))
     if parsed:
-        links.extend(urljoin(url, h) for h in parsed.links if urljoin(url, h) not in links)
-    media = [Media(url=urljoin(url, item["image"]), kind="image")] if item.get("image") else []
+        links.extend(_urljoin(url, h) for h in parsed.links if _urljoin(url, h) not in links)
+    media = [Media(url=_urljoin(url, item["image"]), kind="image")] if item.get("image") else []
     for att in item.get("attachments") or ():
         if isinstance(att, Mapping) and att.get("url"):
             kind = str(att.get("mime_type") or "").split("/")[0]
-            media.append(Media(url=urljoin(url, att["url"]),
+            media.append(Media(url=_urljoin(url, att["url"]),
                                kind=kind if kind in ("image", "video", "audio") else "link"))  # fmt: skip
     return Post(
         platform="feed",
@@ -569,6 +619,12 @@ def _tls_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+@functools.cache
+def _proxied() -> bool:
+    """Whether the environment names a proxy (httpx honours it; the source's own GET not)."""
+    return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
+
+
 def _urls(urls: Iterable[str]) -> tuple[str, ...]:
     return tuple(urls)
 
@@ -648,21 +704,26 @@ class FeedsSource(PollingSource):
         seen_limit: Entry ids remembered per feed (the newest; an entry that falls out of
             the feed and reappears later is emitted again).
         page_size: Posts per page at most (a page holds whole feeds, so it may exceed it).
-        client: Send requests with this client. *You* own it; if omitted the source
-            creates one on first use and closes it in :meth:`aclose`.
+        client: Send requests with this client. *You* own it. If omitted the source
+            sends its GETs itself (HTTP/1.1 with h11 over anyio streams: connections kept
+            per host, redirects followed, gzip and deflate decoded, TLS as httpx sets it
+            up), at a fifth of httpx's CPU time per request, and closes its connections
+            in :meth:`aclose`; when the environment names a proxy (``HTTP_PROXY`` and
+            the like) it creates an httpx client instead.
         retry: Retries per feed; a feed that still fails is skipped this cycle, logged and
             listed in :attr:`errors`, and never stops the others.
         parse_workers: Poll with this many worker processes besides the event loop: the
             loop and each worker take the next few dozen feeds when they are free and fetch
-            and parse them (a worker with an HTTP client of its own), so that the CPU time of
-            feedparser and of the HTTP client spreads over the cores; on *n* cores, ``n - 1``
-            workers. A host's ``per_host`` is shared out among them (a host whose
-            ``per_host`` is smaller than their number is left to one). With an injected
-            *client*, which cannot move to another process, the loop fetches and the workers
-            only parse. The workers start on first use and stay until :meth:`aclose`; they
-            do not run the ``__main__`` module again (no ``if __name__ == "__main__":``
-            guard needed), and the feeds of a worker that ends are polled by the loop.
-            ``0``: the event loop polls alone.
+            and parse them (a worker with connections of its own), so that the CPU time of
+            feedparser spreads over the cores: worth it on cores that are otherwise idle
+            (on a busy machine the loop alone is faster, see the docs). A host's
+            ``per_host`` is shared out among them (a host whose ``per_host`` is smaller
+            than their number is left to one). With an injected *client*, which cannot
+            move to another process, the loop fetches and the workers only parse. The
+            workers start on first use and stay until :meth:`aclose`; they do not run the
+            ``__main__`` module again (no ``if __name__ == "__main__":`` guard needed), and
+            the feeds of a worker that ends are polled by the loop. ``0``: the event loop
+            polls alone.
 
     Attributes:
         errors: Feed URL to the reason it failed in the last cycle.
@@ -687,6 +748,7 @@ class FeedsSource(PollingSource):
     _parsers: anyio.CapacityLimiter | None = attrs.field(default=None, init=False, repr=False)
     _workers: _Workers | None = attrs.field(default=None, init=False, repr=False)
     _owned: httpx.AsyncClient | None = attrs.field(default=None, init=False, repr=False)
+    _getter: FeedGetter | None = attrs.field(default=None, init=False, repr=False)
     _hosts: dict[str, str] = attrs.field(factory=dict, init=False, repr=False)  # url: host
 
     @name.default
@@ -701,6 +763,9 @@ class FeedsSource(PollingSource):
         workers, self._workers = self._workers, None
         if workers is not None:
             await workers.aclose()
+        getter, self._getter = self._getter, None
+        if getter is not None:
+            await getter.aclose()
         await super().aclose()
 
     def _get_workers(self) -> _Workers:
@@ -719,29 +784,68 @@ class FeedsSource(PollingSource):
             )
         )
 
-    async def _get(self, url: str, host: str, state: Mapping[str, Any]) -> httpx.Response:
+    def _host(self, url: str) -> str:
+        host = self._hosts.get(url)
+        if host is None:
+            host = self._hosts[url] = httpx.URL(url).host
+        return host
+
+    def _get_getter(self) -> FeedGetter | None:
+        """The source's own GET (:mod:`._feedget`), unless a client or a proxy is in play."""
+        if self.client is not None:
+            return None
+        if self._getter is None:
+            if _proxied():
+                return None
+            self._getter = FeedGetter(
+                tls=_tls_context, user_agent=_http.USER_AGENT, keep=self.concurrency
+            )
+        return self._getter
+
+    async def _get(self, url: str, host: str, state: Mapping[str, Any]) -> Fetched:
         headers: dict[str, str] = {"Accept": "application/atom+xml, application/rss+xml, "
                                    "application/feed+json, application/xml;q=0.9, */*;q=0.8"}  # fmt: skip
         if state.get("etag"):
             headers["If-None-Match"] = state["etag"]
         if state.get("modified"):
             headers["If-Modified-Since"] = state["modified"]
-        return await request(
-            self._get_client(),
-            "GET",
-            url,
-            headers=headers,
-            source=self.name,
-            server=host,
-            retry=self.retry,
-            sleep=self.sleep,
-            also_ok=(304,),
-        )
+        getter = self._get_getter()
+        if getter is None:
+            response = await request(
+                self._get_client(),
+                "GET",
+                url,
+                headers=headers,
+                source=self.name,
+                server=host,
+                retry=self.retry,
+                sleep=self.sleep,
+                also_ok=(304,),
+            )
+            return Fetched(
+                status_code=response.status_code,
+                url=str(response.url),
+                headers=dict(response.headers),
+                content=response.content,
+            )
+
+        async def once() -> Fetched:
+            try:
+                fetched = await getter.get(url, headers)
+            except GetError as exc:
+                raise FetchError(
+                    f"{self.name}: {host}: {exc.kind}", source=self.name, retryable=exc.retryable
+                ) from exc
+            if 200 <= fetched.status_code < 300 or fetched.status_code == 304:
+                return fetched
+            raise _http.fetch_error(fetched, source=self.name, server=host)
+
+        return await _http.call_with_retry(self.retry, once, sleep=self.sleep)
 
     async def _parse_response(
-        self, response: httpx.Response
+        self, response: Fetched
     ) -> tuple[list[Post], list[Malformed], str | None]:
-        url, headers = str(response.url), dict(response.headers)
+        url, headers = response.url, response.headers
         if self._parsers is None:
             return _parse(response.content, url=url, headers=headers, source=self.name)
         try:
@@ -797,10 +901,7 @@ class FeedsSource(PollingSource):
         """One outcome per feed, in the order of :attr:`urls`."""
         by_host: dict[str, list[int]] = {}
         for index, url in enumerate(self.urls):
-            host = self._hosts.get(url)
-            if host is None:
-                host = self._hosts[url] = httpx.URL(url).host
-            by_host.setdefault(host, []).append(index)
+            by_host.setdefault(self._host(url), []).append(index)
         outcomes: list[_Outcome | None] = [None] * len(self.urls)
         self._parsers = None
         if self.parse_workers > 0 and self.client is None:
@@ -945,13 +1046,14 @@ class _ShareOptions:
 
 
 async def _poll_share(
-    client: httpx.AsyncClient,
+    holder: FeedsSource,
     options: _ShareOptions,
     urls: list[str],
     limits: dict[str, int],
     states: dict[str, Any],
 ) -> list[tuple[Any, ...]]:
-    """One cycle over *urls* in a worker process, with its client."""
+    """One cycle over *urls* in a worker process, with *holder*'s connections."""
+    getter = holder._get_getter()
     source = FeedsSource(
         urls=urls,
         name=options.name,
@@ -959,18 +1061,15 @@ async def _poll_share(
         concurrency=options.concurrency,
         seen_limit=options.seen_limit,
         retry=options.retry,
-        client=client,
+        client=holder._get_client() if getter is None else None,
     )
+    source._getter = getter
     by_host: dict[str, list[int]] = {}
     for index, url in enumerate(urls):
-        by_host.setdefault(httpx.URL(url).host, []).append(index)
+        by_host.setdefault(holder._host(url), []).append(index)
     outcomes: list[_Outcome | None] = [None] * len(urls)
     await source._fetch(states, by_host, limits, options.concurrency, outcomes)
     return [outcome.to_tuple() for outcome in outcomes if outcome is not None]
-
-
-async def _worker_client(concurrency: int) -> httpx.AsyncClient:
-    return FeedsSource(urls=["-"], concurrency=concurrency)._new_client()
 
 
 # A worker process: the parent's sys.path; the modules polling uses, not the package's
@@ -990,12 +1089,13 @@ _serve_worker()
 def _serve_worker() -> None:
     """
     A worker process's loop: a task in on stdin, its result out on stdout, until stdin
-    closes. One event loop and one client serve every polling task (connections are kept).
+    closes. One event loop and one source's connections serve every polling task (they are
+    kept between tasks).
     """
     tasks = sys.stdin.buffer
     results = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed goes to stderr, never among the results
-    client: httpx.AsyncClient | None = None
+    holder: FeedsSource | None = None
     with asyncio.Runner() as runner:
         try:
             while len(head := tasks.read(4)) == 4:
@@ -1004,9 +1104,9 @@ def _serve_worker() -> None:
                     if kind == "parse":
                         value: Any = _parse_in_worker(*args)
                     else:
-                        if client is None:
-                            client = runner.run(_worker_client(args[0].concurrency))
-                        value = runner.run(_poll_share(client, *args))
+                        if holder is None:
+                            holder = FeedsSource(urls=["-"], concurrency=args[0].concurrency)
+                        value = runner.run(_poll_share(holder, *args))
                     data = pickle.dumps((True, value), protocol=pickle.HIGHEST_PROTOCOL)
                 except Exception as exc:
                     try:
@@ -1016,8 +1116,8 @@ def _serve_worker() -> None:
                 results.write(len(data).to_bytes(4, "little") + data)
                 results.flush()
         finally:
-            if client is not None:
-                runner.run(client.aclose())
+            if holder is not None:
+                runner.run(holder.aclose())
 
 
 class _BrokenWorkerError(Exception):
