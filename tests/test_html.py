@@ -90,6 +90,21 @@ def test_malformed_markup_never_raises(markup):
     assert isinstance(html_to_text(markup), HTMLText)
 
 
+@pytest.mark.parametrize(
+    ("markup", "text"),
+    [
+        ("<p>a <![ x</p>", "a <![ x"),
+        ("<![foo[bar]]>baz", "<![foo[bar]]>baz"),
+        ("a <![ <b>bold</b>", "a <![ bold"),
+        ("<![CDATA[x]]>y", "y"),
+        ("<![if !supportLists]>b<![endif]>", "b"),
+    ],
+)
+def test_malformed_marked_sections_stay_text(markup, text):
+    """A "<![" that opens no section html.parser knows is text (older Pythons raised)."""
+    assert html_to_text(markup).text == text
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(alphabet=st.sampled_from(list("<>/&#;=\"' apbrscriptdiv!-x0123\n")), max_size=60))
 def test_random_markup_never_raises(markup):

@@ -72,6 +72,15 @@ class _Parser(HTMLParser):
         self._dropping: list[str] = []  # open tags inside a dropped element, outermost first
         self._anchor: tuple[str, frozenset[str], int] | None = None
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        # Python before 3.13 raises AssertionError on a malformed "<![" section ("<![ x",
+        # "<![foo[...]]>"): its "<![" is kept as text and parsing goes on after it.
+        try:
+            return super().parse_marked_section(i, report)
+        except AssertionError:
+            self.handle_data(self.rawdata[i : i + 3])
+            return i + 3
+
     def handle_starttag(self, tag: str, attrs_: list[tuple[str, str | None]]) -> None:
         if self._dropping:
             if tag not in _VOID:

@@ -13,6 +13,7 @@ import urllib.parse
 from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
+import feedparser
 import httpx
 import pytest
 from sources_replay import Reply, Request
@@ -76,6 +77,22 @@ class TestParse:
         assert post.links == ("http://gare.test/posts/1", "http://gare.test/status")
         assert post.id == "item-1"
         assert post.key == "feed:http://gare.test/feed/#item-1"  # a bare guid is scoped by feed
+
+    def test_malformed_marked_section_in_an_entry_is_text(self):
+        """
+        An entry whose HTML holds a bad "<![" section is kept: its HTML as feedparser cleans
+        it (which repeats parts of it), the section as text.
+        """
+        document = (
+            b'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>t'
+            b"</title><item><guid>g1</guid><title>Delay</title><description>&lt;p&gt;stuck "
+            b"&lt;![ x&lt;/p&gt;</description></item></channel></rss>"
+        )
+        [post] = parse(document, url="https://rail.test/feed")
+
+        assert post.html == feedparser.parse(document).entries[0].summary
+        assert post.text.startswith("stuck\n\n")
+        assert "stuck <![ x" in post.text
 
     def test_xhtml_content_broken_date_and_identity_by_hash(self):
         """XHTML content and title become text, a broken date takes the feed's, no id hashes."""
