@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -137,6 +138,32 @@ class TestSQLite:
         assert "42" == await second.get_cursor("a")
         assert {"x"} == await second.seen(["x"])
         assert "wal" == sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0]
+
+    async def test_large_seen_batches_leave_the_event_loop(self, tmp_path):
+        """A sink's batch of seen keys is read and written in a worker thread; one key not."""
+        store = SQLiteStateStore(tmp_path / "state.db")
+        await store.set_cursor("open", "1")  # opens the connection
+        threads: dict[str, set[int]] = {}
+
+        def trace(statement: str) -> None:
+            kind = statement.split(" ", 1)[0]
+            threads.setdefault(kind, set()).add(threading.get_ident())
+
+        assert store._conn is not None
+        store._conn.set_trace_callback(trace)
+        loop_thread = threading.get_ident()
+        keys = [f"k{i}" for i in range(500)]
+
+        await store.seen(["one"])
+        await store.mark_seen(["one"])
+        assert {loop_thread} == threads["SELECT"] == threads["INSERT"]
+
+        threads.clear()
+        assert set() == await store.seen(keys)
+        await store.mark_seen(keys)
+        assert loop_thread not in threads["SELECT"] | threads["INSERT"]
+        assert set(keys) == await store.seen(keys)
+        await store.aclose()
 
     async def test_refuses_a_newer_schema(self, tmp_path):
         """A file written by a newer version is refused with a clear error."""

@@ -67,6 +67,10 @@ class _Busy(Exception):  # noqa: N818 - internal signal, never escapes the store
 
 
 _CHUNK = 500
+#: Seen-key batches at least this long go to a worker thread: their SQL (a few microseconds
+#: a key, more as the table grows) is worth a thread hop, and SQLite releases the GIL while
+#: it works, so the event loop goes on meanwhile (a sink's batch of 500 keys: about 2 ms).
+_THREAD_KEYS = 100
 
 
 @attrs.define(eq=False)
@@ -190,13 +194,15 @@ class SQLiteStateStore:
 
         return self._run(tx, key=key, wait=wait)
 
-    async def _call(self, op: Callable[[bool], T]) -> T:
+    async def _call(self, op: Callable[[bool], T], *, keys: int = 0) -> T:
         """
         Run *op* on the event loop when that cannot block (no other writer holds the lock:
         a WAL transaction takes microseconds), else in a worker thread that waits for it.
-        Thread hops cost more than the SQL itself on a loaded machine, so the fast path
-        matters.
+        Thread hops cost more than a small statement on a loaded machine, so the fast path
+        matters; an operation on many *keys* goes to the thread anyway.
         """
+        if keys >= _THREAD_KEYS:
+            return await anyio.to_thread.run_sync(op, True)  # noqa: FBT003
         try:
             return op(False)  # noqa: FBT003
         except _Busy:
@@ -247,7 +253,7 @@ class SQLiteStateStore:
                 found.update(r[0] for r in rows)
             return found
 
-        return await self._call(lambda wait: self._run(read, wait=wait))
+        return await self._call(lambda wait: self._run(read, wait=wait), keys=len(keys))
 
     async def mark_seen(self, keys: Sequence[str], /, *, ttl: float | None = None) -> None:
         """Remember *keys* for *ttl* seconds (forever with ``None``)."""
@@ -267,7 +273,7 @@ class SQLiteStateStore:
                     "DELETE FROM seen WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
                 )
 
-        await self._call(lambda wait: self._write(write, wait=wait))
+        await self._call(lambda wait: self._write(write, wait=wait), keys=len(keys))
 
     # -- dead letters -------------------------------------------------------------------
 
