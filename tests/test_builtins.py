@@ -292,6 +292,28 @@ class TestJSONLSink:
             f"raw {posts[1].id}",
         ]
 
+    async def test_rendered_lines_are_exactly_json_dumps(self, tmp_path):
+        """A rendered dict is written as ``json.dumps(value, ensure_ascii=False)`` would."""
+        path = tmp_path / "out.jsonl"
+        values = [
+            {"text": 'café ☕ \u2028 "q" \\ \n', "n": [1, 2.5, -0.0, None, True], "e": {}},
+            {"nan": float("nan"), "inf": [float("inf")], "big": 2**70, "t": ("a", "b")},
+        ]
+        posts = [make_post(), make_post()]
+        by_id = dict(zip((p.id for p in posts), values, strict=True))
+        sink = JSONLSink(path, render=lambda d: by_id[d.post.id])
+        await sink.deliver(deliveries(*posts))
+        await sink.aclose()
+
+        expected = "".join(json.dumps(v, ensure_ascii=False) + "\n" for v in values)
+        assert path.read_text(encoding="utf-8") == expected
+
+    async def test_a_value_json_cannot_hold_names_its_type(self, tmp_path):
+        """A rendered value that is not JSON fails the batch with dumps' own TypeError."""
+        sink = JSONLSink(tmp_path / "out.jsonl", render=lambda d: {"tags": {"a"}})
+        with pytest.raises(TypeError, match="Object of type set is not JSON serializable"):
+            await sink.deliver(deliveries(make_post()))
+
 
 class TestCallableSink:
     async def test_sync_function_per_delivery(self):

@@ -20,8 +20,30 @@ from ..model import Delivery, item_to_dict
 __all__ = ["JSONLSink"]
 
 
-#: ``json.dumps(value, ensure_ascii=False)`` without building an encoder per line.
-_encode = json.JSONEncoder(ensure_ascii=False).encode
+def _line_encoder() -> Callable[[Any], str]:
+    """
+    ``json.dumps(value, ensure_ascii=False)``, the same text, with one C encoder made once
+    (``JSONEncoder.encode`` makes one per call). It does not look for circular references,
+    which raise ``RecursionError`` instead of ``ValueError``.
+    """
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator (another Python implementation)
+        return json.JSONEncoder(ensure_ascii=False).encode
+    default = json.JSONEncoder().default  # raises TypeError naming the type, as dumps does
+    sort_keys, skipkeys, allow_nan = False, False, True  # dumps' defaults, positionally
+    encoder = make(
+        None, default, json.encoder.encode_basestring, None, ": ", ", ", sort_keys, skipkeys,
+        allow_nan,
+    )  # fmt: skip
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(encoder(value, 0))
+
+    return encode
+
+
+_encode = _line_encoder()
 
 
 def _default_render(delivery: Delivery) -> dict[str, Any]:
