@@ -72,7 +72,7 @@ class _Parser(HTMLParser):
         self._dropping: list[str] = []  # open tags inside a dropped element, outermost first
         self._anchor: tuple[str, frozenset[str], int] | None = None
 
-    def parse_marked_section(self, i: int, report: int = 1) -> int:
+    def parse_marked_section(self, i: int, report: bool = True) -> int:  # noqa: FBT001, FBT002
         # Python before 3.13 raises AssertionError on a malformed "<![" section ("<![ x",
         # "<![foo[...]]>"): its "<![" is kept as text and parsing goes on after it.
         try:
