@@ -11,6 +11,7 @@ import threading
 import time
 import urllib.parse
 from datetime import UTC, datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
 import feedparser
@@ -406,6 +407,14 @@ class _Feeds:
             with self.lock:
                 self.in_flight -= 1
 
+    def serve(self, server: Any, count: int) -> list[str]:
+        """Serve feeds ``f0`` ... on *server*; their URLs."""
+        urls = []
+        for i in range(count):
+            server.routes[f"/f{i}/feed"] = self
+            urls.append(f"{server.url}/f{i}/feed")
+        return urls
+
 
 class TestSource:
     async def test_conditional_get_and_new_items_only(self, server):
@@ -444,10 +453,7 @@ class TestSource:
         """parse_workers= polls in worker processes too: same pages, cursor, limits, errors."""
         monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 3)  # every lane takes a few
         feeds = _Feeds(delay=0.02)
-        urls = []
-        for i in range(10):
-            server.routes[f"/f{i}/feed"] = feeds
-            urls.append(f"{server.url}/f{i}/feed")
+        urls = feeds.serve(server, 10)
         urls.append(f"{server.url}/missing")
         inline = FeedsSource(urls=urls, per_host=2, retry=RetryPolicy.disabled())
         workers = FeedsSource(
@@ -484,10 +490,7 @@ class TestSource:
         main.__file__ = str(script)
         monkeypatch.setitem(sys.modules, "__main__", main)
         feeds = _Feeds()
-        urls = []
-        for i in range(6):
-            server.routes[f"/f{i}/feed"] = feeds
-            urls.append(f"{server.url}/f{i}/feed")
+        urls = feeds.serve(server, 6)
         source = FeedsSource(urls=urls, parse_workers=1, retry=RetryPolicy.disabled())
         try:
             first = [p async for p in source.pages(None, follow=False)]
@@ -513,10 +516,7 @@ class TestSource:
         monkeypatch.setattr(feeds_module, "_FEEDS_PER_TASK", 1)
         monkeypatch.setattr(feeds_module, "_WORKER_BOOT", "import sys; sys.exit(3)")
         feeds = _Feeds()
-        urls = []
-        for i in range(5):
-            server.routes[f"/f{i}/feed"] = feeds
-            urls.append(f"{server.url}/f{i}/feed")
+        urls = feeds.serve(server, 5)
         source = FeedsSource(urls=urls, parse_workers=1, retry=RetryPolicy.disabled())
         try:
             pages = [p async for p in source.pages(None, follow=False)]
@@ -563,10 +563,7 @@ class TestSource:
     async def test_per_host_limit(self, server):
         """No more than per_host requests to one host are in flight at once."""
         feeds = _Feeds(delay=0.05)
-        urls = []
-        for i in range(12):
-            server.routes[f"/f{i}/feed"] = feeds
-            urls.append(f"{server.url}/f{i}/feed")
+        urls = feeds.serve(server, 12)
         source = FeedsSource(urls=urls, per_host=3)
         try:
             pages = [p async for p in source.pages(None, follow=False)]

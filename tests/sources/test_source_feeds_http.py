@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
 import ssl
 import threading
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import anyio
 import httpx
@@ -104,21 +105,24 @@ class RawServer:
             conn.close()
 
 
-def _getter(**kwargs: object) -> FeedGetter:
-    return FeedGetter(tls=ssl.create_default_context, user_agent="test/1", **kwargs)  # type: ignore[arg-type]
+@contextlib.asynccontextmanager
+async def _getter(**kwargs: object) -> AsyncIterator[FeedGetter]:
+    """A getter for the test, its connections closed afterwards."""
+    getter = FeedGetter(tls=ssl.create_default_context, user_agent="test/1", **kwargs)  # type: ignore[arg-type]
+    try:
+        yield getter
+    finally:
+        await getter.aclose()
 
 
 async def test_keeps_connections_and_sends_the_headers_given():
     """Requests share one kept connection; Host, User-Agent and the given headers are sent."""
     with RawServer(lambda path, h, i: (_reply("200 OK", {}, path.encode()), False)) as server:
-        getter = _getter()
-        try:
+        async with _getter() as getter:
             answers = [
                 await getter.get(f"{server.url}/f{n}?a=1", {"If-None-Match": '"x"'})
                 for n in range(3)
             ]
-        finally:
-            await getter.aclose()
 
     assert [a.content for a in answers] == [b"/f0?a=1", b"/f1?a=1", b"/f2?a=1"]
     assert server.connections == 1
@@ -138,12 +142,9 @@ async def test_a_kept_connection_the_server_closed_is_replaced():
         return _reply("200 OK", {}, path.encode()), False
 
     with RawServer(handler) as server:
-        getter = _getter()
-        try:
+        async with _getter() as getter:
             first = await getter.get(f"{server.url}/first", {})
             second = await getter.get(f"{server.url}/second", {})
-        finally:
-            await getter.aclose()
 
     assert (first.content, second.content) == (b"/first", b"/second")
     assert [(i, p) for i, p, _ in server.requests] == [
@@ -156,12 +157,9 @@ async def test_a_kept_connection_the_server_closed_is_replaced():
 async def test_idle_connections_expire():
     """A connection idle longer than keepalive is not reused."""
     with RawServer(lambda path, h, i: (_reply("200 OK", {}, b"x"), False)) as server:
-        getter = _getter(keepalive=0.0)
-        try:
+        async with _getter(keepalive=0.0) as getter:
             await getter.get(f"{server.url}/a", {})
             await getter.get(f"{server.url}/b", {})
-        finally:
-            await getter.aclose()
 
     assert server.connections == 2
 
@@ -224,11 +222,8 @@ async def test_too_many_redirects_fail_the_feed_without_retrying(caplog):
 async def test_content_encodings_are_decoded(coding, encode):
     reply = _reply("200 OK", {"Content-Encoding": coding}, encode(_RSS))
     with RawServer(lambda path, h, i: (reply, False)) as server:
-        getter = _getter()
-        try:
+        async with _getter() as getter:
             answer = await getter.get(f"{server.url}/f", {})
-        finally:
-            await getter.aclose()
 
     assert answer.content == _RSS
     assert answer.headers["content-encoding"] == coding
@@ -238,12 +233,9 @@ async def test_chunked_body_and_repeated_headers():
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (_RSS[:50], _RSS[50:])) + b"0\r\n\r\n"
     reply = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nvary: a\r\nvary: b\r\n\r\n" + chunks
     with RawServer(lambda path, h, i: (reply, False)) as server:
-        getter = _getter()
-        try:
+        async with _getter() as getter:
             answer = await getter.get(f"{server.url}/f", {})
             again = await getter.get(f"{server.url}/f", {})
-        finally:
-            await getter.aclose()
 
     assert answer.content == again.content == _RSS
     assert answer.headers["vary"] == "a, b"
@@ -253,12 +245,9 @@ async def test_chunked_body_and_repeated_headers():
 async def test_a_body_ended_by_closing_the_connection():
     reply = b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n" + _RSS
     with RawServer(lambda path, h, i: (reply, True)) as server:
-        getter = _getter()
-        try:
+        async with _getter() as getter:
             first = await getter.get(f"{server.url}/f", {})
             second = await getter.get(f"{server.url}/f", {})
-        finally:
-            await getter.aclose()
 
     assert first.content == second.content == _RSS
     assert server.connections == 2
@@ -271,8 +260,7 @@ async def test_errors_are_named_and_classified():
     silent = lambda path, h, i: (b"", False)  # noqa: E731 - reads the request, never answers
     garbage = lambda path, h, i: (b"SPDY/9 what\r\n\r\n", False)  # noqa: E731
     cut = lambda path, h, i: (b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nshort", True)  # noqa: E731
-    getter = _getter(timeout=0.3)
-    try:
+    async with _getter(timeout=0.3) as getter:
         with pytest.raises(GetError, match="ConnectError") as refused_info:
             await getter.get(refused, {})
         for handler, kind in [
@@ -284,8 +272,6 @@ async def test_errors_are_named_and_classified():
                 await getter.get(f"{server.url}/f", {})
         with pytest.raises(GetError, match="UnsupportedProtocol") as scheme_info:
             await getter.get("ftp://127.0.0.1/f", {})
-    finally:
-        await getter.aclose()
 
     assert refused_info.value.retryable
     assert not scheme_info.value.retryable
@@ -428,14 +414,11 @@ async def test_cancelled_midway_drops_the_connection():
         return _reply("200 OK", {}, path.encode()), False
 
     with RawServer(handler) as server:
-        getter = _getter()
-        try:
+        async with _getter() as getter:
             with anyio.move_on_after(0.2):
                 await getter.get(f"{server.url}/slow", {})
             release.set()
             answer = await getter.get(f"{server.url}/next", {})
-        finally:
-            await getter.aclose()
 
     assert answer.content == b"/next"  # not the late answer to /slow
     assert server.connections == 2
